@@ -353,6 +353,9 @@ void keel_engine_session_up(struct keel_engine *eng)
 
 void keel_engine_session_failed(struct keel_engine *eng, const struct keel_error *why)
 {
+    /* The first reason is the cause; later ones are its consequences. */
+    if (eng->broken)
+        return;
     eng->broken = true;
     if (why != NULL) {
         eng->last_err = *why;

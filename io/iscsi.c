@@ -61,6 +61,7 @@ struct iscsibe {
     uint64_t nblocks;
     uint32_t max_xfer;
     bool lbpme;                 /* UNMAP works */
+    unsigned capacity_tries;    /* READ CAPACITY retried after unit attentions */
 };
 
 /* Storage for the request's I/O vector or UNMAP list (priv.be_scratch). */
@@ -125,6 +126,16 @@ static void capacity_cb(struct iscsi_context *ctx, int status, void *data, void 
 
     if (status == SCSI_STATUS_CANCELLED) {
         scsi_free_scsi_task(task);
+        return;
+    }
+    /* A fresh LUN may still report its power-on unit attention: ask again. */
+    if (status == SCSI_STATUS_CHECK_CONDITION && ib->capacity_tries++ < 10 &&
+        (task->sense.key == SCSI_SENSE_UNIT_ATTENTION || task->sense.key == SCSI_SENSE_NOT_READY)) {
+        scsi_free_scsi_task(task);
+        if (iscsi_readcapacity16_task(ctx, ib->url.lun, capacity_cb, ib) == NULL) {
+            set_session_error(ib, &e, KEEL_E_CONNECT, "READ CAPACITY on");
+            keel_engine_session_failed(ib->eng, &e);
+        }
         return;
     }
     if (status != SCSI_STATUS_GOOD) {

@@ -132,6 +132,8 @@ static int parse_abs_path(const char *s, const char *path, size_t len, struct ke
         return url_fail(err, s, "missing path");
     if (len > 1 && path[len - 1] == '/')
         end--;
+    if (end > path + 1 && end[-1] == '/')
+        return url_fail(err, s, "empty path component");
     p = path + 1;
     while (p < end) {
         const char *q = memchr(p, '/', (size_t)(end - p));
@@ -156,13 +158,17 @@ static int parse_abs_path(const char *s, const char *path, size_t len, struct ke
     return 0;
 }
 
-static int parse_iscsi(const char *s, const char *rest, struct keel_url *url,
+/* portal_ok: the IQN and LUN may be missing (a portal or a target, not a LUN). */
+static int parse_iscsi(const char *s, const char *rest, struct keel_url *url, bool portal_ok,
                        struct keel_error *err)
 {
     const char *slash = strchr(rest, '/');
     const char *at = NULL, *hp, *iqn, *lun, *iqn_end;
     uint64_t v;
 
+    url->lun = -1;
+    if (slash == NULL && portal_ok)
+        slash = rest + strlen(rest);
     if (slash == NULL)
         return url_fail(err, s, "missing target IQN and LUN");
     for (const char *p = rest; p < slash; p++)
@@ -191,9 +197,13 @@ static int parse_iscsi(const char *s, const char *rest, struct keel_url *url,
     }
     if (parse_hostport(s, hp, (size_t)(slash - hp), url, err) != 0)
         return -1;
+    if (portal_ok && (*slash == '\0' || slash[1] == '\0'))
+        return 0;
 
     iqn = slash + 1;
     iqn_end = strchr(iqn, '/');
+    if (iqn_end == NULL && portal_ok)
+        iqn_end = iqn + strlen(iqn);
     if (iqn_end == NULL) {
         if (*iqn == '\0')
             return url_fail(err, s, "missing target IQN");
@@ -211,6 +221,8 @@ static int parse_iscsi(const char *s, const char *rest, struct keel_url *url,
     }
     memcpy(url->iqn, iqn, (size_t)(iqn_end - iqn));
     url->iqn[iqn_end - iqn] = '\0';
+    if (portal_ok && (*iqn_end == '\0' || iqn_end[1] == '\0'))
+        return 0;
 
     lun = iqn_end + 1;
     if (*lun == '\0')
@@ -277,7 +289,7 @@ static int parse_file(const char *s, const char *rest, struct keel_url *url,
     return parse_abs_path(s, rest, strlen(rest), url, err);
 }
 
-int keel_url_parse(const char *s, struct keel_url *ret, struct keel_error *err)
+static int url_parse(const char *s, bool portal, struct keel_url *ret, struct keel_error *err)
 {
     struct keel_url url;
     const char *sep;
@@ -299,7 +311,9 @@ int keel_url_parse(const char *s, struct keel_url *ret, struct keel_error *err)
     memset(&url, 0, sizeof(url));
     if ((size_t)(sep - s) == 5 && strncasecmp(s, "iscsi", 5) == 0) {
         url.scheme = KEEL_URL_ISCSI;
-        r = parse_iscsi(s, sep + 3, &url, err);
+        r = parse_iscsi(s, sep + 3, &url, portal, err);
+    } else if (portal) {
+        r = url_fail(err, s, "not an iSCSI portal (iscsi://host[:port])");
     } else if ((size_t)(sep - s) == 3 && strncasecmp(s, "nfs", 3) == 0) {
         url.scheme = KEEL_URL_NFS;
         r = parse_nfs(s, sep + 3, &url, err);
@@ -315,6 +329,16 @@ int keel_url_parse(const char *s, struct keel_url *ret, struct keel_error *err)
     return 0;
 }
 
+int keel_url_parse(const char *s, struct keel_url *ret, struct keel_error *err)
+{
+    return url_parse(s, false, ret, err);
+}
+
+int keel_url_parse_portal(const char *s, struct keel_url *ret, struct keel_error *err)
+{
+    return url_parse(s, true, ret, err);
+}
+
 const char *keel_url_portal(const struct keel_url *url, char *buf, size_t n)
 {
     snprintf(buf, n, "%s:%u", url->host, url->port ? url->port : KEEL_ISCSI_DEFAULT_PORT);
@@ -328,13 +352,19 @@ const char *keel_url_format(const struct keel_url *url, bool redact, char *buf, 
     if (url->port != 0)
         snprintf(port, sizeof(port), ":%u", url->port);
     switch (url->scheme) {
-    case KEEL_URL_ISCSI:
+    case KEEL_URL_ISCSI: {
+        char cred[2 * KEEL_URL_USER_MAX + 2] = "";
+        char tail[KEEL_URL_IQN_MAX + 16] = "";
+
         if (url->user[0] != '\0')
-            snprintf(buf, n, "iscsi://%s%%%s@%s%s/%s/%d", url->user,
-                     redact ? "***" : url->secret, url->host, port, url->iqn, url->lun);
-        else
-            snprintf(buf, n, "iscsi://%s%s/%s/%d", url->host, port, url->iqn, url->lun);
+            snprintf(cred, sizeof(cred), "%s%%%s@", url->user, redact ? "***" : url->secret);
+        if (url->iqn[0] != '\0' && url->lun >= 0)
+            snprintf(tail, sizeof(tail), "/%s/%d", url->iqn, url->lun);
+        else if (url->iqn[0] != '\0')
+            snprintf(tail, sizeof(tail), "/%s", url->iqn);
+        snprintf(buf, n, "iscsi://%s%s%s%s", cred, url->host, port, tail);
         break;
+    }
     case KEEL_URL_NFS:
         if (url->nfsport != 0 && url->mountport != 0)
             snprintf(buf, n, "nfs://%s%s%s?nfsport=%u&mountport=%u", url->host, port, url->path,

@@ -45,7 +45,7 @@ struct keel_url {
     char user[KEEL_URL_USER_MAX];    /* iscsi CHAP user, "" if none */
     char secret[KEEL_URL_USER_MAX];  /* iscsi CHAP secret, "" if none */
     char iqn[KEEL_URL_IQN_MAX];      /* iscsi */
-    int lun;                         /* iscsi, 0..16383 */
+    int lun;                         /* iscsi, 0..16383; -1 for a portal or target */
     char path[KEEL_URL_PATH_MAX];    /* nfs: path on the server; file: local path */
     unsigned nfsport;                /* nfs query, 0 when not given */
     unsigned mountport;              /* nfs query, 0 when not given */
@@ -57,6 +57,13 @@ struct keel_url {
  * *ret is written only on success.
  */
 int keel_url_parse(const char *s, struct keel_url *ret, struct keel_error *err);
+
+/*
+ * Parse an iSCSI portal or target URL, for discovery:
+ *   iscsi://[user%secret@]host[:port][/<target iqn>]
+ * lun is -1 and iqn may be empty.
+ */
+int keel_url_parse_portal(const char *s, struct keel_url *ret, struct keel_error *err);
 
 /*
  * Print the URL into buf (size n), with the secret replaced by "***" when

@@ -94,6 +94,28 @@ START_TEST(secret_never_printed)
 }
 END_TEST
 
+START_TEST(portal_urls)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    struct keel_url u;
+    char buf[KEEL_URL_MAX];
+
+    ck_assert_msg(keel_url_parse_portal("iscsi://127.0.0.1:3261", &u, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(u.lun, -1);
+    ck_assert_str_eq(u.iqn, "");
+    ck_assert_str_eq(keel_url_format(&u, true, buf, sizeof(buf)), "iscsi://127.0.0.1:3261");
+    ck_assert_msg(keel_url_parse_portal("iscsi://u%p@127.0.0.1/iqn.x", &u, &err) == 0, "%s",
+                  err.msg);
+    ck_assert_str_eq(u.iqn, "iqn.x");
+    ck_assert_str_eq(keel_url_format(&u, true, buf, sizeof(buf)), "iscsi://u%***@127.0.0.1/iqn.x");
+    ck_assert_msg(keel_url_parse_portal("iscsi://127.0.0.1/iqn.x/2", &u, &err) == 0, "%s",
+                  err.msg);
+    ck_assert_int_eq(u.lun, 2);
+    ck_assert_int_eq(keel_url_parse_portal("nfs://127.0.0.1/x", &u, &err), -1);
+    ck_assert_str_eq(err.msg, "nfs://127.0.0.1/x: not an iSCSI portal (iscsi://host[:port])");
+}
+END_TEST
+
 START_TEST(nfs_urls)
 {
     struct keel_url u = parse_ok("nfs://127.0.0.1/srv/export/sub/");
@@ -183,6 +205,7 @@ int main(void)
     tcase_add_test(tc, iscsi_defaults);
     tcase_add_test(tc, iscsi_bad);
     tcase_add_test(tc, secret_never_printed);
+    tcase_add_test(tc, portal_urls);
     tcase_add_test(tc, nfs_urls);
     tcase_add_test(tc, file_urls);
     tcase_add_test(tc, unknown_scheme);
