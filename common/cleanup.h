@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #define KEEL_CLEANUP(fn) __attribute__((cleanup(fn)))
+#define KEEL_UNUSED __attribute__((unused))
 
 static inline void keel_freep(void *p)
 {
@@ -42,7 +43,7 @@ static inline void keel_unlockp(pthread_mutex_t **m)
 #define KEEL_CONCAT_(a, b) a##b
 #define KEEL_CONCAT(a, b) KEEL_CONCAT_(a, b)
 #define KEEL_LOCK_GUARD(m)                                                             \
-    KEEL_CLEANUP(keel_unlockp) pthread_mutex_t *KEEL_CONCAT(_keel_guard_, __LINE__) = \
+    KEEL_CLEANUP(keel_unlockp) KEEL_UNUSED pthread_mutex_t *KEEL_CONCAT(_keel_guard_, __LINE__) = \
         (pthread_mutex_lock(m), (m))
 
 #define KEEL_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -50,6 +51,5 @@ static inline void keel_unlockp(pthread_mutex_t **m)
 #define KEEL_MAX(a, b) ((a) > (b) ? (a) : (b))
 #define KEEL_ALIGN_UP(x, a) (((x) + (a) - 1) / (a) * (a))
 #define KEEL_ALIGN_DOWN(x, a) ((x) / (a) * (a))
-#define KEEL_UNUSED __attribute__((unused))
 
 #endif /* KEEL_COMMON_CLEANUP_H */

@@ -191,4 +191,8 @@ void keel_lab_loop_detach(const char *dev);
 int keel_lab_lvm(const char *const devs[], size_t ndevs, const char *const argv[], char **out,
                  struct keel_error *err);
 
+/* The same, keeping stderr and the exit status (vgck and pvck warn with rc 0). */
+int keel_lab_lvm_run(const char *const devs[], size_t ndevs, const char *const argv[], char **out,
+                     char **errout, int *status, struct keel_error *err);
+
 #endif /* KEEL_TESTS_HARNESS_LAB_H */

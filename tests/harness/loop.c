@@ -208,23 +208,24 @@ static char *lvm_config(const char *const devs[], size_t ndevs, struct keel_erro
         len += (size_t)snprintf(filter + len, sizeof(filter) - len, "\"a|^%s$|\",", devs[i]);
     }
     snprintf(filter + len, sizeof(filter) - len, "\"r|.*|\"");
+    /* hints="none": lvm's hint file would make it skip devices that were no PV before. */
     return keel_strdup_printf("devices{use_devicesfile=0 obtain_device_list_from_udev=0 "
-                              "filter=[%s] global_filter=[%s]} backup{backup=0 archive=0}",
+                              "hints=\"none\" filter=[%s] global_filter=[%s]} "
+                              "activation{udev_sync=0 udev_rules=0 monitoring=0} "
+                              "backup{backup=0 archive=0}",
                               filter, filter);
 }
 
-int keel_lab_lvm(const char *const devs[], size_t ndevs, const char *const argv[], char **out,
-                 struct keel_error *err)
+/* Build the full lvm command line into full[] (config owned by *config). */
+static int lvm_argv(const char *const devs[], size_t ndevs, const char *const argv[],
+                    const char *full[LVM_MAX_ARGS], char **config, struct keel_error *err)
 {
-    static const char *const env[] = { "LVM_SUPPRESS_FD_WARNINGS=1", NULL };
-    const char *full[LVM_MAX_ARGS];
-    _cleanup_free_ char *config = NULL;
     size_t n = 0;
 
     if (argv == NULL || argv[0] == NULL)
         return keel_error_set(err, KEEL_E_INVAL, 0, "lvm: empty command");
-    config = lvm_config(devs, ndevs, err);
-    if (config == NULL)
+    *config = lvm_config(devs, ndevs, err);
+    if (*config == NULL)
         return -1;
     full[n++] = "lvm";
     full[n++] = argv[0];
@@ -234,12 +235,36 @@ int keel_lab_lvm(const char *const devs[], size_t ndevs, const char *const argv[
         full[n++] = "--nolocking";
     }
     full[n++] = "--config";
-    full[n++] = config;
+    full[n++] = *config;
     for (size_t i = 1; argv[i] != NULL; i++) {
         if (n >= LVM_MAX_ARGS - 1)
             return keel_error_set(err, KEEL_E_INVAL, 0, "lvm %s: too many arguments", argv[0]);
         full[n++] = argv[i];
     }
     full[n] = NULL;
-    return keel_lab_run_ok(full, env, out, err);
+    return 0;
+}
+
+static const char *const lvm_env[] = { "LVM_SUPPRESS_FD_WARNINGS=1", NULL };
+
+int keel_lab_lvm(const char *const devs[], size_t ndevs, const char *const argv[], char **out,
+                 struct keel_error *err)
+{
+    const char *full[LVM_MAX_ARGS];
+    _cleanup_free_ char *config = NULL;
+
+    if (lvm_argv(devs, ndevs, argv, full, &config, err) != 0)
+        return -1;
+    return keel_lab_run_ok(full, lvm_env, out, err);
+}
+
+int keel_lab_lvm_run(const char *const devs[], size_t ndevs, const char *const argv[], char **out,
+                     char **errout, int *status, struct keel_error *err)
+{
+    const char *full[LVM_MAX_ARGS];
+    _cleanup_free_ char *config = NULL;
+
+    if (lvm_argv(devs, ndevs, argv, full, &config, err) != 0)
+        return -1;
+    return keel_lab_run(full, lvm_env, out, errout, status, err);
 }
