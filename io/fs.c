@@ -130,7 +130,8 @@ int keel_fs_exists(struct keel_fs *fs, const char *path, bool *ret, struct keel_
         *ret = true;
         return 0;
     }
-    if (e.code == KEEL_E_NOENT) {
+    /* A path through a file ("file/x") does not exist either. */
+    if (e.code == KEEL_E_NOENT || e.sys_errno == ENOTDIR) {
         *ret = false;
         return 0;
     }

@@ -4,7 +4,8 @@
  * (file:///dir).  struct keel_file: a file open on it.
  *
  * Paths are relative to the root the URL names ("dom_md/metadata") and are
- * checked by keel_path_check(): no "..", no absolute paths.
+ * checked by keel_path_check(): no "..", no absolute paths; "." alone
+ * names the root itself (to list or stat it).
  *
  * Durability: a call that changes the namespace (mkdir, rename, unlink,
  * rmdir, create) is durable when it returns.  Writes to a file opened with
@@ -97,7 +98,8 @@ void keel_dirlist_release(struct keel_dirlist *l);
 int keel_fs_statvfs(struct keel_fs *fs, struct keel_statvfs *ret, struct keel_error *err);
 
 /*
- * Open a file.  flags are keel_open_flags; mode applies when it is created.
+ * Open a file.  flags are keel_open_flags; mode applies when it is created
+ * (exactly: the umask does not apply), and with KEEL_O_TRUNC.
  * Free with keel_file_close().
  */
 int keel_file_open(struct keel_fs *fs, const char *path, unsigned flags, uint32_t mode,

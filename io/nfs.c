@@ -456,7 +456,7 @@ static int start_call(struct nfsbe *nb, struct keel_ioreq *req)
     char p1[KEEL_URL_PATH_MAX + 1], p2[KEEL_URL_PATH_MAX + 1];
 
     if (c->path)
-        snprintf(p1, sizeof(p1), "/%s", c->path);
+        snprintf(p1, sizeof(p1), "/%s", strcmp(c->path, ".") == 0 ? "" : c->path);
     if (c->path2)
         snprintf(p2, sizeof(p2), "/%s", c->path2);
     switch (c->op) {

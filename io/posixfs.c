@@ -158,6 +158,15 @@ static int pf_open(struct posixfs *pf, struct keel_fs_call *c, struct keel_error
         close(fd);
         return fail(pf, c, en, err);
     }
+    /* A file this call created (or rewrites from empty) gets exactly its mode,
+     * not the umask's. */
+    if ((c->flags & KEEL_O_CREAT) && (c->flags & (KEEL_O_EXCL | KEEL_O_TRUNC)) && c->mode != 0 &&
+        fchmod(fd, (mode_t)c->mode) != 0) {
+        int en = errno;
+
+        close(fd);
+        return fail(pf, c, en, err);
+    }
     if ((c->flags & KEEL_O_CREAT) && sync_parent(pf, c->path) != 0) {
         int en = errno;
 
@@ -189,7 +198,9 @@ static int pf_call(void *be, struct keel_fs_call *c, struct keel_error *err)
         fill_stat(&c->st, &st);
         return 0;
     case KEEL_FSOP_MKDIR:
+        /* The mode asked for, not the umask's: oVirt's trees have exact modes. */
         if (mkdirat(pf->rootfd, c->path, (mode_t)(c->mode ? c->mode : 0755)) != 0 ||
+            fchmodat(pf->rootfd, c->path, (mode_t)(c->mode ? c->mode : 0755), 0) != 0 ||
             sync_parent(pf, c->path) != 0)
             return fail(pf, c, errno, err);
         return 0;

@@ -391,6 +391,8 @@ int keel_path_check(const char *rel, struct keel_error *err)
 
     if (rel == NULL || *rel == '\0')
         return keel_error_set(err, KEEL_E_INVAL, 0, "empty path");
+    if (strcmp(rel, ".") == 0)
+        return 0; /* the root itself */
     len = strlen(rel);
     if (len >= KEEL_URL_PATH_MAX)
         return keel_error_set(err, KEEL_E_INVAL, 0, "path '%.64s...': too long", rel);

@@ -179,6 +179,7 @@ int lvm_judge_agrees(struct lvm_judge *j, const struct keel_lvm_vg *vg, struct k
     char **lvm_rows = NULL, **keel_rows = NULL;
     size_t nrows = 0, i;
     _cleanup_free_ char *vtags = tag_string(&vg->tags);
+    _cleanup_free_ char *vwant = NULL, *vgot = NULL;
     char want[256];
     int rc = -1;
 
@@ -191,21 +192,18 @@ int lvm_judge_agrees(struct lvm_judge *j, const struct keel_lvm_vg *vg, struct k
         goto out;
     }
     row = json_array_get(vrows, 0);
-    snprintf(want, sizeof(want), "%u %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %zu", vg->seqno,
-             vtags, ext, keel_lvm_vg_total_extents(vg), keel_lvm_vg_free_extents(vg), vg->nlvs);
-    {
-        char got[1024];
-
-        snprintf(got, sizeof(got), "%s %s %s %s %s %s", field(row, "vg_seqno"),
-                 field(row, "vg_tags"), field(row, "vg_extent_size"),
-                 field(row, "vg_extent_count"), field(row, "vg_free_count"),
-                 field(row, "lv_count"));
-        if (strcmp(got, want) != 0) {
-            keel_error_set(err, KEEL_E_CORRUPT, 0,
-                           "vgs (seqno tags extent_size extents free lvs): lvm2 says '%s', Keel "
-                           "says '%s'", got, want);
-            goto out;
-        }
+    /* Whole strings: an oVirt domain's VG tags run to kilobytes. */
+    vwant = keel_strdup_printf("%u %s %" PRIu64 " %" PRIu64 " %" PRIu64 " %zu", vg->seqno, vtags,
+                               ext, keel_lvm_vg_total_extents(vg), keel_lvm_vg_free_extents(vg),
+                               vg->nlvs);
+    vgot = keel_strdup_printf("%s %s %s %s %s %s", field(row, "vg_seqno"), field(row, "vg_tags"),
+                              field(row, "vg_extent_size"), field(row, "vg_extent_count"),
+                              field(row, "vg_free_count"), field(row, "lv_count"));
+    if (vwant == NULL || vgot == NULL || strcmp(vgot, vwant) != 0) {
+        keel_error_set(err, KEEL_E_CORRUPT, 0,
+                       "vgs (seqno tags extent_size extents free lvs): lvm2 says '%s', Keel "
+                       "says '%s'", vgot ? vgot : "?", vwant ? vwant : "?");
+        goto out;
     }
     for (uint32_t p = 0; p < vg->npvs; p++) {
         const struct keel_lvm_pv *pv = &vg->pvs[p];
