@@ -3,7 +3,7 @@
  * and local paths directly through Keel's io/ layer, without a daemon.
  *
  *   keel-storage [-D module=1] [--timeout SECONDS] COMMAND ...
- *   commands: lvm
+ *   commands: domain, lvm
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +18,7 @@ static const struct {
     int (*run)(int argc, char **argv, const struct keel_storage_ctx *ctx);
     const char *help;
 } commands[] = {
+    { "domain", keel_storage_domain, "create, show, list, extend and remove storage domains" },
     { "lvm", keel_storage_lvm, "show the LVM2 PVs, VG and LVs of LUNs" },
 };
 

@@ -12,5 +12,6 @@ struct keel_storage_ctx {
 };
 
 int keel_storage_lvm(int argc, char **argv, const struct keel_storage_ctx *ctx);
+int keel_storage_domain(int argc, char **argv, const struct keel_storage_ctx *ctx);
 
 #endif /* KEEL_CLI_STORAGE_H */
