@@ -3,7 +3,7 @@
  * and local paths directly through Keel's io/ layer, without a daemon.
  *
  *   keel-storage [-D module=1] [--timeout SECONDS] COMMAND ...
- *   commands: domain, lvm
+ *   commands: domain, image, lvm, volume
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +19,9 @@ static const struct {
     const char *help;
 } commands[] = {
     { "domain", keel_storage_domain, "create, show, list, extend and remove storage domains" },
+    { "image", keel_storage_image, "show and check image chains (dump-volume-chains)" },
     { "lvm", keel_storage_lvm, "show the LVM2 PVs, VG and LVs of LUNs" },
+    { "volume", keel_storage_volume, "create, show, list, extend and delete volumes" },
 };
 
 static void usage(FILE *f)

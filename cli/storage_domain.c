@@ -48,16 +48,6 @@ static void usage(FILE *f)
             "not checked yet).\n");
 }
 
-/* The storage behind a list of URLs: one file system, or LUNs. */
-struct target {
-    bool block;
-    struct keel_fs *fs;
-    char remote_path[KEEL_URL_PATH_MAX + KEEL_URL_HOST_MAX + 2];
-    struct keel_blockdev **devs;
-    char **guids;
-    size_t ndevs;
-};
-
 static bool is_dir_url(const struct keel_url *u)
 {
     struct stat st;
@@ -93,7 +83,7 @@ static char *lun_guid(const char *url, const struct keel_url *u, const struct ke
     }
 }
 
-static void target_close(struct target *t)
+void keel_storage_target_close(struct keel_storage_target *t)
 {
     for (size_t i = 0; i < t->ndevs; i++) {
         keel_blockdev_close(t->devs[i]);
@@ -105,14 +95,15 @@ static void target_close(struct target *t)
     memset(t, 0, sizeof(*t));
 }
 
-static int target_open(char **urls, int n, const struct keel_io_opts *io, struct target *t)
+int keel_storage_target_open(char **urls, int n, const struct keel_io_opts *io,
+                             struct keel_storage_target *t)
 {
     struct keel_error err = KEEL_ERROR_INIT;
     struct keel_url u;
 
     memset(t, 0, sizeof(*t));
     if (n < 1) {
-        fprintf(stderr, "keel-storage domain: no storage URL given\n");
+        fprintf(stderr, "keel-storage: no storage URL given\n");
         return -1;
     }
     if (keel_url_parse(urls[0], &u, &err) != 0)
@@ -143,18 +134,19 @@ static int target_open(char **urls, int n, const struct keel_io_opts *io, struct
     return 0;
 fail:
     fprintf(stderr, "keel-storage domain: %s\n", err.msg);
-    target_close(t);
+    keel_storage_target_close(t);
     return -1;
 }
 
-static int open_domain(struct target *t, const char *sd_uuid, struct keel_sd **sd)
+int keel_storage_open_domain(struct keel_storage_target *t, const char *sd_uuid,
+                             struct keel_sd **sd)
 {
     struct keel_error err = KEEL_ERROR_INIT;
     int rc = t->block ? keel_sd_open_block(t->devs, t->ndevs, sd_uuid, sd, &err)
                       : keel_sd_open_file(t->fs, sd_uuid, sd, &err);
 
     if (rc != 0)
-        fprintf(stderr, "keel-storage domain: %s\n", err.msg);
+        fprintf(stderr, "keel-storage: %s\n", err.msg);
     return rc;
 }
 
@@ -257,7 +249,7 @@ int keel_storage_domain(int argc, char **argv, const struct keel_storage_ctx *ct
     struct keel_sd_create cr = { .klass = KEEL_SD_CLASS_DATA };
     const char *verb, *sd_uuid = NULL, *type = NULL, *lun = NULL;
     bool json = false;
-    struct target t;
+    struct keel_storage_target t;
     struct keel_sd *sd = NULL;
     int opt, rc = 1;
 
@@ -301,7 +293,7 @@ int keel_storage_domain(int argc, char **argv, const struct keel_storage_ctx *ct
         usage(stderr);
         return 2;
     }
-    if (target_open(argv + optind, argc - optind, &ctx->io, &t) != 0)
+    if (keel_storage_target_open(argv + optind, argc - optind, &ctx->io, &t) != 0)
         return 1;
 
     if (strcmp(verb, "create") == 0) {
@@ -360,7 +352,7 @@ int keel_storage_domain(int argc, char **argv, const struct keel_storage_ctx *ct
         json_decref(a);
         rc = 0;
     } else {
-        if (open_domain(&t, sd_uuid, &sd) != 0)
+        if (keel_storage_open_domain(&t, sd_uuid, &sd) != 0)
             goto out;
         if (strcmp(verb, "info") == 0) {
             if (json) {
@@ -404,6 +396,6 @@ int keel_storage_domain(int argc, char **argv, const struct keel_storage_ctx *ct
     }
 out:
     keel_sd_close(sd);
-    target_close(&t);
+    keel_storage_target_close(&t);
     return rc;
 }

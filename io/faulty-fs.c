@@ -59,6 +59,7 @@ static bool call_writes(const struct keel_fs_call *c)
     case KEEL_FSOP_RMDIR:
     case KEEL_FSOP_UNLINK:
     case KEEL_FSOP_RENAME:
+    case KEEL_FSOP_LINK:
         return true;
     case KEEL_FSOP_OPEN:
         return (c->flags & (KEEL_O_CREAT | KEEL_O_TRUNC)) != 0;
@@ -190,6 +191,8 @@ static int do_call(struct faulty_fs *ffs, struct keel_fs_call *c, bool buffered,
         return keel_fs_unlink(ffs->inner, c->path, err);
     case KEEL_FSOP_RENAME:
         return keel_fs_rename(ffs->inner, c->path, c->path2, err);
+    case KEEL_FSOP_LINK:
+        return keel_fs_link(ffs->inner, c->path, c->path2, err);
     case KEEL_FSOP_READDIR:
         return keel_fs_readdir(ffs->inner, c->path, &c->list, err);
     case KEEL_FSOP_STATVFS:

@@ -21,12 +21,13 @@ enum keel_fs_opcode {
     KEEL_FSOP_OPEN,
     KEEL_FSOP_CLOSE,
     KEEL_FSOP_FSTAT,
+    KEEL_FSOP_LINK,
 };
 
 struct keel_fs_call {
     enum keel_fs_opcode op;
     const char *path;       /* relative, checked */
-    const char *path2;      /* rename target */
+    const char *path2;      /* rename and link target */
     unsigned flags;         /* keel_open_flags */
     uint32_t mode;
     void *file;             /* OPEN: out; CLOSE, FSTAT: in (backend file) */

@@ -32,6 +32,7 @@ const char *keel_fs_call_name(enum keel_fs_opcode op)
     case KEEL_FSOP_RMDIR: return "rmdir";
     case KEEL_FSOP_UNLINK: return "unlink";
     case KEEL_FSOP_RENAME: return "rename";
+    case KEEL_FSOP_LINK: return "link";
     case KEEL_FSOP_READDIR: return "readdir";
     case KEEL_FSOP_STATVFS: return "statvfs";
     case KEEL_FSOP_OPEN: return "open";
@@ -194,6 +195,13 @@ int keel_fs_unlink(struct keel_fs *fs, const char *path, struct keel_error *err)
 int keel_fs_rename(struct keel_fs *fs, const char *from, const char *to, struct keel_error *err)
 {
     struct keel_fs_call c = { .op = KEEL_FSOP_RENAME, .path = from, .path2 = to };
+
+    return fs_call(fs, &c, err);
+}
+
+int keel_fs_link(struct keel_fs *fs, const char *from, const char *to, struct keel_error *err)
+{
+    struct keel_fs_call c = { .op = KEEL_FSOP_LINK, .path = from, .path2 = to };
 
     return fs_call(fs, &c, err);
 }

@@ -91,6 +91,8 @@ int keel_fs_rmdir(struct keel_fs *fs, const char *path, struct keel_error *err);
 int keel_fs_unlink(struct keel_fs *fs, const char *path, struct keel_error *err);
 /* Atomic replace of to, as rename(2). */
 int keel_fs_rename(struct keel_fs *fs, const char *from, const char *to, struct keel_error *err);
+/* A hard link `to` of the file `from` (oVirt links template volumes into images). */
+int keel_fs_link(struct keel_fs *fs, const char *from, const char *to, struct keel_error *err);
 /* Fills *ret (free with keel_dirlist_release()). */
 int keel_fs_readdir(struct keel_fs *fs, const char *path, struct keel_dirlist *ret,
                     struct keel_error *err);

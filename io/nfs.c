@@ -258,7 +258,7 @@ static void simple_cb(int status, struct nfs_context *nfs, void *data, void *pri
         enum keel_fs_opcode op = call_of(req)->op;
 
         /* The lost attempt may have done it (see the top of this file). */
-        if ((op == KEEL_FSOP_MKDIR && status == -EEXIST) ||
+        if (((op == KEEL_FSOP_MKDIR || op == KEEL_FSOP_LINK) && status == -EEXIST) ||
             ((op == KEEL_FSOP_UNLINK || op == KEEL_FSOP_RMDIR || op == KEEL_FSOP_RENAME) &&
              status == -ENOENT))
             status = 0;
@@ -470,6 +470,8 @@ static int start_call(struct nfsbe *nb, struct keel_ioreq *req)
         return nfs_unlink_async(nb->ctx, p1, simple_cb, req);
     case KEEL_FSOP_RENAME:
         return nfs_rename_async(nb->ctx, p1, p2, simple_cb, req);
+    case KEEL_FSOP_LINK:
+        return nfs_link_async(nb->ctx, p1, p2, simple_cb, req);
     case KEEL_FSOP_READDIR:
         return nfs_opendir_async(nb->ctx, p1, readdir_cb, req);
     case KEEL_FSOP_STATVFS:
@@ -676,8 +678,8 @@ static void nb_describe(void *be, const struct keel_ioreq *req, char *buf, size_
     (void)be;
     if (req->op == KEEL_IO_FS_OP) {
         nf = c->file;
-        if (c->op == KEEL_FSOP_RENAME)
-            snprintf(buf, n, "rename '%s' to '%s'", c->path, c->path2);
+        if (c->op == KEEL_FSOP_RENAME || c->op == KEEL_FSOP_LINK)
+            snprintf(buf, n, "%s '%s' to '%s'", keel_fs_call_name(c->op), c->path, c->path2);
         else if (c->path != NULL)
             snprintf(buf, n, "%s '%s'", keel_fs_call_name(c->op), c->path);
         else if (nf != NULL)

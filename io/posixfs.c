@@ -64,9 +64,9 @@ static void pf_run(void *be, struct keel_ioreq *req)
 
 static int fail(struct posixfs *pf, struct keel_fs_call *c, int en, struct keel_error *err)
 {
-    if (c->op == KEEL_FSOP_RENAME)
-        return keel_error_errno(err, keel_errc_from_errno(en), en, "%s: rename '%s' to '%s'",
-                                pf->name, c->path, c->path2);
+    if (c->op == KEEL_FSOP_RENAME || c->op == KEEL_FSOP_LINK)
+        return keel_error_errno(err, keel_errc_from_errno(en), en, "%s: %s '%s' to '%s'",
+                                pf->name, keel_fs_call_name(c->op), c->path, c->path2);
     if (c->path == NULL)
         return keel_error_errno(err, keel_errc_from_errno(en), en, "%s: %s", pf->name,
                                 keel_fs_call_name(c->op));
@@ -215,6 +215,11 @@ static int pf_call(void *be, struct keel_fs_call *c, struct keel_error *err)
     case KEEL_FSOP_RENAME:
         if (renameat(pf->rootfd, c->path, pf->rootfd, c->path2) != 0 ||
             sync_parent(pf, c->path2) != 0 || sync_parent(pf, c->path) != 0)
+            return fail(pf, c, errno, err);
+        return 0;
+    case KEEL_FSOP_LINK:
+        if (linkat(pf->rootfd, c->path, pf->rootfd, c->path2, 0) != 0 ||
+            sync_parent(pf, c->path2) != 0)
             return fail(pf, c, errno, err);
         return 0;
     case KEEL_FSOP_READDIR:

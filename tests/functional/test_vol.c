@@ -1,0 +1,532 @@
+/*
+ * Volumes and images (volume/vol, volume/image) on real storage, judged by
+ * qemu-img and lvm2.  One body, three flavours (STYLE.md 13): a POSIX
+ * directory, an NFS export (nfs-ganesha), and a block domain on a tgtd LUN
+ * reached through iSCSI.
+ *
+ *   - a base volume, two snapshot layers, a template and a thin image on
+ *     it: qemu-img info --backing-chain reports the chain Keel reports,
+ *     qemu-img check accepts every qcow2 volume, qemu-io writes through
+ *     the leaf; on block, each LV is given to qemu-img as a loop device
+ *     named by its volume UUID, and lvm2 shows the tags Keel reports;
+ *   - extend, delete (children refused, parent a leaf again), refusals;
+ *   - crash safety: a snapshot create interrupted at every write (fault
+ *     injection in io/) never leaves a LEGAL volume that is incomplete, and
+ *     what is left over is listed and deleted.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "common/strutil.h"
+#include "io/blockdev.h"
+#include "io/faulty.h"
+#include "io/fs.h"
+#include "tests/functional/lvm_judge.h"
+#include "tests/harness/lab.h"
+#include "volume/image.h"
+#include "volume/vol.h"
+
+#define MiB (UINT64_C(1) << 20)
+#define GiB (UINT64_C(1) << 30)
+#define SD1 "5e1c0a3f-1d2b-4c3d-8e4f-5a6b7c8d9e0f"
+#define IMG1 "11111111-0000-4000-8000-000000000001"
+#define TIMG "22222222-0000-4000-8000-000000000002"
+#define IMG2 "33333333-0000-4000-8000-000000000003"
+#define IMG3 "44444444-0000-4000-8000-000000000004"
+
+enum kind { POSIX, NFS, BLOCK };
+
+struct flavour {
+    enum kind kind;
+    char *dir;                     /* POSIX: the domain's root directory */
+    struct keel_lab_nfs *nfs;
+    struct keel_lab_tgtd *tgtd;
+    const char *ondisk;            /* file kinds: the root as seen on this machine */
+    const char *lun_file;          /* block: the LUN's backing file */
+    struct keel_fs *fs;
+    struct keel_blockdev *dev;
+};
+
+static void flavour_start(struct flavour *f, enum kind kind)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+
+    memset(f, 0, sizeof(*f));
+    f->kind = kind;
+    if (kind == POSIX) {
+        char *url;
+
+        f->dir = keel_lab_tmpdir("vol-posix", &err);
+        ck_assert_msg(f->dir != NULL, "%s", err.msg);
+        url = keel_strdup_printf("file://%s", f->dir);
+        ck_assert_msg(keel_fs_open(url, NULL, &f->fs, &err) == 0, "%s", err.msg);
+        free(url);
+        f->ondisk = f->dir;
+    } else if (kind == NFS) {
+        ck_assert_msg(keel_lab_nfs_start(&f->nfs, &err) == 0, "%s", err.msg);
+        ck_assert_msg(keel_fs_open(keel_lab_nfs_url(f->nfs), NULL, &f->fs, &err) == 0, "%s",
+                      err.msg);
+        f->ondisk = keel_lab_nfs_export_dir(f->nfs);
+    } else {
+        uint64_t sizes[] = { 12 * GiB };
+
+        ck_assert_msg(keel_lab_tgtd_start(&f->tgtd, &err) == 0, "%s", err.msg);
+        ck_assert_msg(keel_lab_tgtd_add_target(f->tgtd, "vol", sizes, 1, NULL, NULL, &err) == 0,
+                      "%s", err.msg);
+        ck_assert_msg(keel_blockdev_open(keel_lab_tgtd_lun_url(f->tgtd, 0, 1), NULL, &f->dev,
+                                         &err) == 0, "%s", err.msg);
+        f->lun_file = keel_lab_tgtd_lun_path(f->tgtd, 0, 1);
+    }
+}
+
+static void flavour_stop(struct flavour *f)
+{
+    keel_fs_close(f->fs);
+    keel_blockdev_close(f->dev);
+    if (f->nfs)
+        keel_lab_nfs_stop(f->nfs);
+    if (f->tgtd)
+        keel_lab_tgtd_stop(f->tgtd);
+    if (f->dir) {
+        keel_lab_tmpdir_remove(f->dir);
+        free(f->dir);
+    }
+}
+
+static struct keel_sd *create_domain(struct flavour *f)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    const char *guids[] = { "360014050000000000000000000000b01" };
+    struct keel_sd_create c = { .uuid = SD1, .name = "vols", .klass = KEEL_SD_CLASS_DATA,
+                                .remote_path = "server:/export", .pv_guids = guids };
+    struct keel_sd *sd = NULL;
+
+    c.type = f->kind == BLOCK ? KEEL_SD_TYPE_ISCSI : f->kind == NFS ? KEEL_SD_TYPE_NFS
+                                                                    : KEEL_SD_TYPE_POSIXFS;
+    if (f->kind == BLOCK)
+        ck_assert_msg(keel_sd_create_block(&f->dev, 1, &c, &sd, &err) == 0, "%s", err.msg);
+    else
+        ck_assert_msg(keel_sd_create_file(f->fs, &c, &sd, &err) == 0, "%s", err.msg);
+    return sd;
+}
+
+static struct keel_sd *open_domain(struct flavour *f, struct keel_fs *fs,
+                                   struct keel_blockdev *dev)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    struct keel_sd *sd = NULL;
+
+    if (f->kind == BLOCK)
+        ck_assert_msg(keel_sd_open_block(&dev, 1, SD1, &sd, &err) == 0, "%s", err.msg);
+    else
+        ck_assert_msg(keel_sd_open_file(fs, SD1, &sd, &err) == 0, "%s", err.msg);
+    return sd;
+}
+
+static void vol(struct keel_sd *sd, const char *img, const char *uuid, enum keel_vol_format fmt,
+                enum keel_vol_type type, uint64_t cap, const char *parent, bool shared)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    struct keel_vol_create c = { .image = img, .uuid = uuid, .format = fmt, .type = type,
+                                 .capacity = cap, .parent = parent, .shared = shared };
+
+    ck_assert_msg(keel_vol_create(sd, &c, NULL, &err) == 0, "%s", err.msg);
+}
+
+/*
+ * A directory where every volume of the chain is a file named by its UUID:
+ * file domains: the image directory itself; block: loop devices over the
+ * LVs (single segment), symlinked by UUID in a temp dir.
+ */
+struct chain_dir {
+    char *dir;
+    bool temp;
+    size_t nloops;
+    char *loops[16];
+};
+
+static void chain_dir_open(struct flavour *f, struct keel_sd *sd, const struct keel_chain *c,
+                           struct chain_dir *d)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+
+    memset(d, 0, sizeof(*d));
+    if (f->kind != BLOCK) {
+        d->dir = keel_strdup_printf("%s/%s/images/%s", f->ondisk, SD1, c->image);
+        return;
+    }
+    d->temp = true;
+    d->dir = keel_lab_tmpdir("chain", &err);
+    ck_assert_msg(d->dir != NULL, "%s", err.msg);
+    for (size_t i = 0; i < c->n; i++) {
+        struct keel_vol_payload p;
+        char *link;
+
+        ck_assert_msg(keel_vol_payload_open(sd, c->vols[i].uuid, &p, &err) == 0, "%s", err.msg);
+        ck_assert_msg(keel_lab_loop_attach(f->lun_file, p.offset, c->vols[i].size,
+                                           &d->loops[d->nloops], &err) == 0, "%s", err.msg);
+        link = keel_strdup_printf("%s/%s", d->dir, c->vols[i].uuid);
+        ck_assert_int_eq(symlink(d->loops[d->nloops], link), 0);
+        free(link);
+        d->nloops++;
+        keel_vol_payload_close(&p);
+    }
+}
+
+static void chain_dir_close(struct chain_dir *d)
+{
+    for (size_t i = 0; i < d->nloops; i++) {
+        keel_lab_loop_detach(d->loops[i]);
+        free(d->loops[i]);
+    }
+    if (d->temp)
+        keel_lab_tmpdir_remove(d->dir);
+    free(d->dir);
+}
+
+/* qemu-img's view of the chain equals Keel's, and every qcow2 layer checks clean. */
+static void qemu_judges(struct flavour *f, struct keel_sd *sd, const char *img)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    struct keel_chain c;
+    struct chain_dir d;
+    char *leaf, *out = NULL;
+    json_t *a;
+
+    ck_assert_msg(keel_image_chain(sd, img, &c, &err) == 0, "%s", err.msg);
+    chain_dir_open(f, sd, &c, &d);
+    leaf = keel_strdup_printf("%s/%s", d.dir, c.vols[c.n - 1].uuid);
+    {
+        const char *argv[] = { "qemu-img", "info", "-U", "--backing-chain", "--output=json",
+                               leaf, NULL };
+
+        ck_assert_msg(keel_lab_run_ok(argv, NULL, &out, &err) == 0, "%s", err.msg);
+    }
+    a = json_loads(out, 0, NULL);
+    ck_assert_msg(a != NULL && json_array_size(a) == c.n, "qemu-img sees %zu layers, Keel %zu:\n%s",
+                  json_array_size(a), c.n, out);
+    for (size_t i = 0; i < c.n; i++) {
+        json_t *layer = json_array_get(a, i);
+        const struct keel_vol_entry *v = &c.vols[c.n - 1 - i];
+        const char *fn = json_string_value(json_object_get(layer, "filename"));
+        const char *fmt = json_string_value(json_object_get(layer, "format"));
+        const char *bf = json_string_value(json_object_get(layer, "backing-filename"));
+
+        ck_assert_msg(fn != NULL && keel_str_has_suffix(fn, v->uuid), "layer %zu is %s, Keel "
+                      "says %s", i, fn, v->uuid);
+        ck_assert_str_eq(fmt, v->md.format == KEEL_VOL_COW ? "qcow2" : "raw");
+        ck_assert_uint_eq(json_integer_value(json_object_get(layer, "virtual-size")),
+                          v->md.capacity);
+        if (i + 1 < c.n)
+            ck_assert_msg(bf != NULL && strcmp(bf, c.vols[c.n - 2 - i].uuid) == 0,
+                          "%s: backing %s, Keel's parent %s", v->uuid, bf ? bf : "(none)",
+                          c.vols[c.n - 2 - i].uuid);
+        else
+            ck_assert_msg(bf == NULL, "base %s has backing %s", v->uuid, bf);
+        if (v->md.format == KEEL_VOL_COW) {
+            char *p = keel_strdup_printf("%s/%s", d.dir, v->uuid);
+            const char *chk[] = { "qemu-img", "check", "-U", "-q", p, NULL };
+
+            ck_assert_msg(keel_lab_run_ok(chk, NULL, NULL, &err) == 0, "%s", err.msg);
+            free(p);
+        }
+    }
+    json_decref(a);
+    free(out);
+    free(leaf);
+    chain_dir_close(&d);
+    keel_chain_release(&c);
+}
+
+/* qemu-io writes through the leaf and reads the pattern back; check stays clean. */
+static void qemu_writes(struct flavour *f, struct keel_sd *sd, const char *img)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    struct keel_chain c;
+    struct chain_dir d;
+    char *leaf;
+
+    ck_assert_msg(keel_image_chain(sd, img, &c, &err) == 0, "%s", err.msg);
+    chain_dir_open(f, sd, &c, &d);
+    leaf = keel_strdup_printf("%s/%s", d.dir, c.vols[c.n - 1].uuid);
+    {
+        const char *w[] = { "qemu-io", "-f", "qcow2", "-c", "write -P 0x5a 0 1M", "-c",
+                            "read -P 0x5a 0 1M", leaf, NULL };
+        const char *chk[] = { "qemu-img", "check", "-q", leaf, NULL };
+        char *out = NULL;
+
+        ck_assert_msg(keel_lab_run_ok(w, NULL, &out, &err) == 0, "%s", err.msg);
+        ck_assert_msg(strstr(out, "Pattern verification failed") == NULL, "%s", out);
+        free(out);
+        ck_assert_msg(keel_lab_run_ok(chk, NULL, NULL, &err) == 0, "%s", err.msg);
+    }
+    free(leaf);
+    chain_dir_close(&d);
+    keel_chain_release(&c);
+}
+
+#define BASE "aaaaaaaa-0000-4000-8000-000000000001"
+#define SNAP1 "aaaaaaaa-0000-4000-8000-000000000002"
+#define SNAP2 "aaaaaaaa-0000-4000-8000-000000000003"
+#define TVOL "bbbbbbbb-0000-4000-8000-000000000001"
+#define THIN "cccccccc-0000-4000-8000-000000000001"
+
+static void chains_body(enum kind kind)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    struct flavour f;
+    struct keel_sd *sd;
+    struct keel_vol_entry e;
+    struct keel_vol_list l;
+
+    flavour_start(&f, kind);
+    sd = create_domain(&f);
+    /* Base (raw on file, preallocated qcow2 on block), two snapshot layers. */
+    if (kind == BLOCK)
+        vol(sd, IMG1, BASE, KEEL_VOL_COW, KEEL_VOL_PREALLOCATED, GiB, NULL, false);
+    else
+        vol(sd, IMG1, BASE, KEEL_VOL_RAW, KEEL_VOL_SPARSE, GiB, NULL, false);
+    vol(sd, IMG1, SNAP1, KEEL_VOL_COW, KEEL_VOL_SPARSE, GiB, BASE, false);
+    vol(sd, IMG1, SNAP2, KEEL_VOL_COW, KEEL_VOL_SPARSE, 2 * GiB, SNAP1, false);
+    /* A template and an image on it. */
+    vol(sd, TIMG, TVOL, KEEL_VOL_RAW, KEEL_VOL_PREALLOCATED, 256 * MiB, NULL, true);
+    vol(sd, IMG2, THIN, KEEL_VOL_COW, KEEL_VOL_SPARSE, 256 * MiB, TVOL, false);
+    /* Roles as oVirt keeps them. */
+    ck_assert_int_eq(keel_vol_info(sd, BASE, &e, &err), 0);
+    ck_assert_int_eq(e.md.role, KEEL_VOL_INTERNAL);
+    ck_assert_int_eq(keel_vol_info(sd, SNAP2, &e, &err), 0);
+    ck_assert_int_eq(e.md.role, KEEL_VOL_LEAF);
+    ck_assert_int_eq(e.md.legality, KEEL_VOL_LEGAL);
+    ck_assert_str_eq(e.md.parent, SNAP1);
+    ck_assert_int_eq(keel_vol_info(sd, TVOL, &e, &err), 0);
+    ck_assert_int_eq(e.md.role, KEEL_VOL_SHARED);
+    /* qemu-img judges every chain. */
+    qemu_judges(&f, sd, IMG1);
+    qemu_judges(&f, sd, IMG2);
+    qemu_judges(&f, sd, TIMG);
+    {
+        struct keel_chain c;
+
+        ck_assert_int_eq(keel_image_chain(sd, IMG2, &c, &err), 0);
+        ck_assert(c.on_template);
+        ck_assert_uint_eq(c.n, 2);
+        ck_assert_str_eq(c.vols[0].uuid, TVOL);
+        keel_chain_release(&c);
+    }
+    if (kind == BLOCK) {
+        /* lvm2 sees the volume LVs with the tags Keel reports, and agrees on the VG. */
+        struct lvm_judge j;
+        const char *files[] = { f.lun_file };
+        const char *argv[] = { "lvs", "--noheadings", "-o", "lv_name,lv_tags", NULL };
+        char *out = NULL;
+
+        ck_assert_msg(lvm_judge_attach(&j, files, 1, &err) == 0, "%s", err.msg);
+        ck_assert_msg(lvm_judge_agrees(&j, keel_lvm_store_vg(keel_sd_vg(sd)), &err) == 0, "%s",
+                      err.msg);
+        ck_assert_msg(lvm_judge_run(&j, argv, &out, &err) == 0, "%s", err.msg);
+        ck_assert_int_eq(keel_vol_info(sd, SNAP1, &e, &err), 0);
+        {
+            char *want = keel_strdup_printf("%s IU_%s,MD_%d,PU_%s", SNAP1, IMG1, e.slot, BASE);
+
+            ck_assert_msg(strstr(out, want) != NULL, "lvs lacks '%s':\n%s", want, out);
+            free(want);
+        }
+        free(out);
+        lvm_judge_detach(&j);
+    } else {
+        /* The template is hard-linked into the thin image's directory. */
+        char *a = keel_strdup_printf("%s/%s/images/%s/%s", f.ondisk, SD1, TIMG, TVOL);
+        char *b = keel_strdup_printf("%s/%s/images/%s/%s", f.ondisk, SD1, IMG2, TVOL);
+        struct stat sa, sb;
+
+        ck_assert_int_eq(stat(a, &sa), 0);
+        ck_assert_int_eq(stat(b, &sb), 0);
+        ck_assert(sa.st_ino == sb.st_ino && sa.st_nlink == 2);
+        free(a);
+        free(b);
+    }
+    qemu_writes(&f, sd, IMG1);
+    qemu_writes(&f, sd, IMG2);
+
+    /* Extend the leaf; qemu-img sees it. */
+    ck_assert_msg(keel_vol_extend(sd, SNAP2, 3 * GiB, &err) == 0, "%s", err.msg);
+    qemu_judges(&f, sd, IMG1);
+
+    /* Refusals. */
+    ck_assert_int_eq(keel_vol_delete(sd, SNAP1, false, &err), -1);
+    ck_assert_int_eq(err.code, KEEL_E_BUSY);
+    ck_assert_msg(strstr(err.msg, "it has 1 child volume(s): delete them first") != NULL, "%s",
+                  err.msg);
+    ck_assert_int_eq(keel_vol_delete(sd, TVOL, true, &err), -1); /* THIN still on it */
+    {
+        struct keel_vol_create c = { .image = IMG1, .format = KEEL_VOL_COW,
+                                     .type = KEEL_VOL_SPARSE, .capacity = GiB, .parent = SNAP1 };
+
+        ck_assert_int_eq(keel_vol_create(sd, &c, NULL, &err), -1);
+        ck_assert_msg(strstr(err.msg, "is not the leaf of image") != NULL, "%s", err.msg);
+        c.parent = "99999999-0000-4000-8000-000000000009";
+        ck_assert_int_eq(keel_vol_create(sd, &c, NULL, &err), -1);
+        ck_assert_int_eq(err.code, KEEL_E_NOENT);
+        c.parent = NULL;
+        c.image = IMG3;
+        c.format = KEEL_VOL_RAW;
+        if (kind == BLOCK) {
+            ck_assert_int_eq(keel_vol_create(sd, &c, NULL, &err), -1);
+            ck_assert_msg(strstr(err.msg, "sparse raw volumes are not allowed on block "
+                                          "domains") != NULL, "%s", err.msg);
+        }
+    }
+    /* Delete the top: its parent is the leaf again; the chain stays valid. */
+    ck_assert_msg(keel_vol_delete(sd, SNAP2, false, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(keel_vol_info(sd, SNAP1, &e, &err), 0);
+    ck_assert_int_eq(e.md.role, KEEL_VOL_LEAF);
+    qemu_judges(&f, sd, IMG1);
+    /* Thin image gone: the template can go too (with force: it is SHARED). */
+    ck_assert_msg(keel_vol_delete(sd, THIN, false, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(keel_vol_delete(sd, TVOL, false, &err), -1);
+    ck_assert_int_eq(err.code, KEEL_E_PERM);
+    ck_assert_msg(keel_vol_delete(sd, TVOL, true, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(keel_vol_list(sd, &l, &err), 0);
+    ck_assert_uint_eq(l.n, 2);
+    keel_vol_list_release(&l);
+    if (kind != BLOCK) {
+        char *p = keel_strdup_printf("%s/%s/images/%s", f.ondisk, SD1, IMG2);
+
+        ck_assert_msg(access(p, F_OK) != 0, "%s is still there", p);
+        free(p);
+    }
+    keel_sd_close(sd);
+    flavour_stop(&f);
+}
+
+START_TEST(chains_posix) { chains_body(POSIX); }
+END_TEST
+START_TEST(chains_nfs) { chains_body(NFS); }
+END_TEST
+START_TEST(chains_block) { chains_body(BLOCK); }
+END_TEST
+
+/*
+ * A snapshot create crashed at its k-th write, for every k: afterwards the
+ * new volume is absent, a leftover, ILLEGAL, or (crash at the very end)
+ * LEGAL and complete; deleting what is left brings the image back to a
+ * valid chain whose leaf is the old one.
+ */
+static void crash_body(enum kind kind)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    struct flavour f;
+    struct keel_sd *sd;
+    unsigned n = 0;
+
+    flavour_start(&f, kind);
+    sd = create_domain(&f);
+    vol(sd, IMG1, BASE, KEEL_VOL_COW, KEEL_VOL_PREALLOCATED, 256 * MiB, NULL, false);
+    keel_sd_close(sd);
+    for (unsigned k = 0;; k++) {
+        struct keel_fault_plan plan = { .crash_at = k, .tear = KEEL_TEAR_PREFIX };
+        struct keel_faulty *ctl = NULL;
+        struct keel_fs *ffs = NULL;
+        struct keel_blockdev *fdev = NULL, *inner = NULL;
+        struct keel_vol_create c = { .image = IMG1, .uuid = SNAP1, .format = KEEL_VOL_COW,
+                                     .type = KEEL_VOL_SPARSE, .capacity = 256 * MiB,
+                                     .parent = BASE };
+        struct keel_vol_entry e;
+        struct keel_chain ch;
+        int rc;
+
+        if (kind == BLOCK) {
+            ck_assert_msg(keel_blockdev_open(keel_lab_tgtd_lun_url(f.tgtd, 0, 1), NULL, &inner,
+                                             &err) == 0, "%s", err.msg);
+            ck_assert_int_eq(keel_faulty_blockdev(inner, &plan, &fdev, &ctl, &err), 0);
+        } else {
+            struct keel_fs *in2 = NULL;
+            char *url = keel_strdup_printf("file://%s", f.ondisk);
+
+            ck_assert_msg(keel_fs_open(kind == NFS ? keel_lab_nfs_url(f.nfs) : url, NULL, &in2,
+                                       &err) == 0, "%s", err.msg);
+            free(url);
+            ck_assert_int_eq(keel_faulty_fs(in2, &plan, &ffs, &ctl, &err), 0);
+        }
+        sd = open_domain(&f, ffs, fdev);
+        rc = keel_vol_create(sd, &c, NULL, &err);
+        if (k == 0) {
+            ck_assert_msg(rc == 0, "%s", err.msg);
+            n = keel_faulty_writes(ctl);
+            ck_assert(n > 3);
+        } else {
+            ck_assert_msg(rc != 0 || k > n, "crash at write %u of %u did not fail", k, n);
+        }
+        keel_sd_close(sd);
+        if (kind == BLOCK)
+            keel_blockdev_close(fdev);
+        else
+            keel_fs_close(ffs);
+
+        /* Judge on storage, unwrapped. */
+        sd = open_domain(&f, f.fs, f.dev);
+        if (keel_vol_info(sd, SNAP1, &e, &err) == 0) {
+            if (e.status == KEEL_VOL_OK) {
+                /* Only a complete volume may be LEGAL. */
+                ck_assert_msg(keel_image_chain(sd, IMG1, &ch, &err) == 0,
+                              "crash at %u: LEGAL but %s", k, err.msg);
+                ck_assert_uint_eq(ch.n, 2);
+                keel_chain_release(&ch);
+            } else {
+                ck_assert_msg(e.status == KEEL_VOL_LEFTOVER || e.status == KEEL_VOL_STATUS_ILLEGAL,
+                              "crash at %u: status %d (%s)", k, e.status, e.problem);
+            }
+            ck_assert_msg(keel_vol_delete(sd, SNAP1, false, &err) == 0, "crash at %u: %s", k,
+                          err.msg);
+        } else {
+            ck_assert_msg(err.code == KEEL_E_NOENT, "%s", err.msg);
+        }
+        /* Back to the base alone, a LEAF, with a valid chain. */
+        ck_assert_msg(keel_image_chain(sd, IMG1, &ch, &err) == 0, "crash at %u: %s", k, err.msg);
+        ck_assert_uint_eq(ch.n, 1);
+        ck_assert_int_eq(ch.vols[0].md.role, KEEL_VOL_LEAF);
+        keel_chain_release(&ch);
+        keel_sd_close(sd);
+        if (k >= n && k > 0)
+            break;
+    }
+    flavour_stop(&f);
+}
+
+START_TEST(crash_posix) { crash_body(POSIX); }
+END_TEST
+START_TEST(crash_block) { crash_body(BLOCK); }
+END_TEST
+
+int main(void)
+{
+    Suite *s = suite_create("vol");
+    TCase *tc = tcase_create("vol");
+    SRunner *sr;
+    int failed;
+
+    keel_lab_require("tgtd");
+    keel_lab_require("ganesha.nfsd");
+    keel_lab_require("lvm");
+    keel_lab_require("qemu-img");
+    keel_lab_require("qemu-io");
+    keel_lab_require("mke2fs");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, chains_posix);
+    tcase_add_test(tc, chains_nfs);
+    tcase_add_test(tc, chains_block);
+    tcase_add_test(tc, crash_posix);
+    tcase_add_test(tc, crash_block);
+    suite_add_tcase(s, tc);
+    sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

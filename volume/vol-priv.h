@@ -1,0 +1,47 @@
+/*
+ * Internals of volume/vol.c shared with vol_file.c and vol_block.c: what
+ * each kind of domain does for the common volume logic.  See vol.h.
+ */
+#ifndef KEEL_VOLUME_VOL_PRIV_H
+#define KEEL_VOLUME_VOL_PRIV_H
+
+#include "volume/sd-priv.h"
+#include "volume/vol.h"
+
+/* What a create needs besides its request: the metadata to write and the parent. */
+struct vol_new {
+    const struct keel_vol_create *c;
+    char uuid[KEEL_UUID_LEN + 1];
+    struct keel_vol_md md;                /* written ILLEGAL first */
+    const struct keel_vol_entry *parent;  /* NULL for a base volume */
+};
+
+/* file domains (vol_file.c) */
+int keel_vol_file_list(struct keel_sd *sd, struct keel_vol_list *l, struct keel_error *err);
+int keel_vol_file_create(struct keel_sd *sd, struct vol_new *n, struct keel_error *err);
+int keel_vol_file_write_md(struct keel_sd *sd, const char *image, const char *vol,
+                           const struct keel_vol_md *md, struct keel_error *err);
+int keel_vol_file_remove(struct keel_sd *sd, const struct keel_vol_entry *e,
+                         struct keel_error *err);
+int keel_vol_file_payload_open(struct keel_sd *sd, const struct keel_vol_entry *e,
+                               struct keel_vol_payload *p, struct keel_error *err);
+int keel_vol_file_resize_raw(struct keel_sd *sd, const struct keel_vol_entry *e, uint64_t size,
+                             struct keel_error *err);
+
+/* block domains (vol_block.c) */
+int keel_vol_block_list(struct keel_sd *sd, struct keel_vol_list *l, struct keel_error *err);
+int keel_vol_block_create(struct keel_sd *sd, struct vol_new *n, struct keel_error *err);
+int keel_vol_block_write_md(struct keel_sd *sd, int slot, const struct keel_vol_md *md,
+                            struct keel_error *err);
+int keel_vol_block_remove(struct keel_sd *sd, const struct keel_vol_entry *e,
+                          struct keel_error *err);
+int keel_vol_block_payload_open(struct keel_sd *sd, const struct keel_vol_entry *e,
+                                struct keel_vol_payload *p, struct keel_error *err);
+int keel_vol_block_resize_lv(struct keel_sd *sd, const struct keel_vol_entry *e, uint64_t size,
+                             struct keel_error *err);
+
+/* Append an entry to a list (copies e). */
+int keel_vol_list_add(struct keel_vol_list *l, const struct keel_vol_entry *e,
+                      struct keel_error *err);
+
+#endif /* KEEL_VOLUME_VOL_PRIV_H */

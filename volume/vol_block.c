@@ -1,0 +1,308 @@
+/*
+ * Volumes on block domains: an LV per volume, tagged IU_<img> PU_<parent>
+ * MD_<slot>, its metadata in a slot of the metadata LV and its lease in
+ * the leases LV (ovirt-storage-format.md 4.4).  Creation order (vol.h):
+ *
+ *   1. commit: LV <vol> tagged OVIRT_VOL_INITIALIZING (not a volume yet)
+ *   2. the payload: a qcow2 header at the LV's start (raw needs none)
+ *   3. the metadata, ILLEGAL, into the first free slot
+ *   4. commit: INITIALIZING replaced by MD_<slot> PU_<parent> IU_<img>
+ *   5. the volume lease at leases offset (100 + slot) x alignment
+ */
+#include "volume/vol-priv.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/strutil.h"
+#include "metadata/lvm_edit.h"
+#include "metadata/sanlock_fmt.h"
+#include "volume/qcow2.h"
+
+#define MIB (UINT64_C(1) << 20)
+#define REMOVED_TAG "IU__remove_me_"
+#define MAX_SLOT 1947 /* leases LV: 2048 slots - 100 reserved - 1 */
+
+static const char *const special[] = { "metadata", "ids", "leases", "inbox", "outbox",
+                                       "xleases", "master", KEEL_SD_JOURNAL };
+
+static bool is_special(const char *name)
+{
+    for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++)
+        if (strcmp(name, special[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The value of the tag of lv that starts with prefix, or NULL. */
+static const char *tag_value(const struct keel_lvm_lv *lv, const char *prefix)
+{
+    for (size_t i = 0; i < lv->tags.n; i++)
+        if (keel_str_has_prefix(lv->tags.v[i], prefix))
+            return lv->tags.v[i] + strlen(prefix);
+    return NULL;
+}
+
+/* A single-segment LV as a byte range on its LUN. */
+static int lv_range(struct keel_sd *sd, const char *name, struct keel_blockdev **dev,
+                    uint64_t *offset, uint64_t *size, struct keel_error *err)
+{
+    struct keel_lvm_store *st = keel_sd_vg(sd);
+    const struct keel_lvm_vg *vg = keel_lvm_store_vg(st);
+    const struct keel_lvm_lv *lv = keel_lvm_vg_find_lv(vg, name);
+    uint32_t pv;
+
+    if (lv == NULL)
+        return keel_error_set(err, KEEL_E_NOENT, 0, "LV %s is missing", name);
+    if (lv->nsegs == 0 || lv->segs[0].stripe_count != 1)
+        return keel_error_set(err, KEEL_E_UNSUPPORTED, 0, "LV %s is not linear", name);
+    pv = lv->segs[0].stripes[0].pv;
+    *dev = keel_lvm_store_pv_dev(st, pv);
+    if (*dev == NULL)
+        return keel_error_set(err, KEEL_E_NOENT, 0, "LV %s: the LUN of PV %s was not given", name,
+                              vg->pvs[pv].id);
+    *offset = keel_lvm_store_pe_offset(st, pv, lv->segs[0].stripes[0].pe);
+    /* The first segment: qcow2 metadata and slots live there. */
+    *size = (uint64_t)lv->segs[0].extent_count * vg->extent_size * 512;
+    return 0;
+}
+
+static uint64_t lv_bytes(const struct keel_lvm_vg *vg, const struct keel_lvm_lv *lv)
+{
+    return keel_lvm_lv_extents(lv) * vg->extent_size * 512;
+}
+
+static int read_slot(struct keel_sd *sd, int slot, struct keel_vol_md *md,
+                     struct keel_error *err)
+{
+    struct keel_blockdev *dev;
+    uint64_t off, size;
+    unsigned char *buf;
+    int rc;
+
+    if (lv_range(sd, "metadata", &dev, &off, &size, err) != 0)
+        return -1;
+    buf = keel_aligned_alloc(4096, KEEL_VOL_MD_SIZE);
+    if (buf == NULL)
+        return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
+    rc = keel_blockdev_pread(dev, buf, KEEL_VOL_MD_SIZE,
+                             off + keel_vol_md_slot_offset(keel_sd_info(sd)->version, (unsigned)slot),
+                             err);
+    if (rc == 0)
+        rc = keel_vol_md_parse((const char *)buf, KEEL_VOL_MD_SIZE, md, err);
+    free(buf);
+    return rc;
+}
+
+int keel_vol_block_write_md(struct keel_sd *sd, int slot, const struct keel_vol_md *md,
+                            struct keel_error *err)
+{
+    struct keel_blockdev *dev;
+    uint64_t off, size;
+    unsigned char *buf;
+    unsigned version = keel_sd_info(sd)->version >= 5 ? 5 : 4;
+    int rc;
+
+    if (slot < 0)
+        return keel_error_set(err, KEEL_E_INTERNAL, 0, "no metadata slot");
+    if (lv_range(sd, "metadata", &dev, &off, &size, err) != 0)
+        return -1;
+    if (keel_vol_md_slot_offset(version, (unsigned)slot) + KEEL_VOL_MD_SIZE > size)
+        return keel_error_set(err, KEEL_E_RANGE, 0, "metadata slot %d is past the metadata LV",
+                              slot);
+    buf = keel_aligned_alloc(4096, KEEL_VOL_MD_SIZE);
+    if (buf == NULL)
+        return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
+    rc = keel_vol_md_format_slot(md, version, buf, err);
+    if (rc == 0)
+        rc = keel_blockdev_pwrite(dev, buf, KEEL_VOL_MD_SIZE,
+                                  off + keel_vol_md_slot_offset(version, (unsigned)slot), err);
+    if (rc == 0)
+        rc = keel_blockdev_flush(dev, err);
+    free(buf);
+    return rc;
+}
+
+int keel_vol_block_list(struct keel_sd *sd, struct keel_vol_list *l, struct keel_error *err)
+{
+    bool changed;
+    const struct keel_lvm_vg *vg;
+
+    /* Another host (the SPM) may have changed the VG: re-read when the seqno moved. */
+    if (keel_lvm_store_refresh(keel_sd_vg(sd), &changed, err) != 0)
+        return -1;
+    vg = keel_lvm_store_vg(keel_sd_vg(sd));
+    for (size_t i = 0; i < vg->nlvs; i++) {
+        const struct keel_lvm_lv *lv = &vg->lvs[i];
+        struct keel_vol_entry e = { .slot = -1 };
+        struct keel_error e2 = KEEL_ERROR_INIT;
+        const char *img, *md;
+        uint64_t n;
+
+        if (is_special(lv->name) || !keel_uuid_valid(lv->name))
+            continue;
+        keel_strlcpy(e.uuid, lv->name, sizeof(e.uuid));
+        e.size = e.allocated = lv_bytes(vg, lv);
+        img = tag_value(lv, "IU_");
+        md = tag_value(lv, "MD_");
+        if (md != NULL && keel_parse_u64(md, &n) == 0 && n <= MAX_SLOT)
+            e.slot = (int)n;
+        if (keel_lvm_strlist_has(&lv->tags, KEEL_VOL_TAG_INITIALIZING)) {
+            e.status = KEEL_VOL_LEFTOVER;
+            keel_strlcpy(e.problem, "LV still tagged " KEEL_VOL_TAG_INITIALIZING
+                         " (an interrupted creation)", sizeof(e.problem));
+        } else if (img != NULL && keel_str_has_prefix(img, "_remove_me_")) {
+            e.status = KEEL_VOL_REMOVED;
+            img += strlen("_remove_me_");
+            if (keel_str_has_prefix(img, "ZERO_"))
+                img += 5;
+        } else if (img == NULL || tag_value(lv, "PU_") == NULL || e.slot < 0) {
+            e.status = KEEL_VOL_LEFTOVER;
+            keel_strlcpy(e.problem, "LV without IU_, PU_ or MD_ tags", sizeof(e.problem));
+        }
+        if (img != NULL)
+            keel_strlcpy(e.image, img, sizeof(e.image));
+        if (e.slot >= 0 && e.status != KEEL_VOL_LEFTOVER) {
+            if (read_slot(sd, e.slot, &e.md, &e2) == 0) {
+                e.has_md = true;
+                if (e.status == KEEL_VOL_OK && e.md.legality == KEEL_VOL_ILLEGAL)
+                    e.status = KEEL_VOL_STATUS_ILLEGAL;
+            } else if (e.status == KEEL_VOL_OK) {
+                e.status = KEEL_VOL_BAD;
+                snprintf(e.problem, sizeof(e.problem), "slot %d: %s", e.slot, e2.msg);
+            }
+        }
+        if (keel_vol_list_add(l, &e, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The smallest free slot (VDSM's _getFreeMetadataSlot). */
+static int free_slot(struct keel_sd *sd, struct keel_error *err)
+{
+    const struct keel_lvm_vg *vg = keel_lvm_store_vg(keel_sd_vg(sd));
+    unsigned first = keel_vol_md_first_slot(keel_sd_info(sd)->version);
+    bool used[MAX_SLOT + 1] = { false };
+
+    for (size_t i = 0; i < vg->nlvs; i++) {
+        const struct keel_lvm_lv *lv = &vg->lvs[i];
+        const char *md = tag_value(lv, "MD_");
+        uint64_t n;
+
+        if (is_special(lv->name) || keel_lvm_strlist_has(&lv->tags, KEEL_VOL_TAG_INITIALIZING))
+            continue;
+        if (md != NULL && keel_parse_u64(md, &n) == 0 && n <= MAX_SLOT)
+            used[n] = true;
+    }
+    for (unsigned s = first; s <= MAX_SLOT; s++)
+        if (!used[s])
+            return (int)s;
+    return keel_error_set(err, KEEL_E_NOSPC, 0, "no free metadata slot (%d volumes)",
+                          MAX_SLOT - (int)first + 1);
+}
+
+/* LV size of a new volume (VDSM's calculate_volume_alloc_size). */
+static uint64_t alloc_size(const struct keel_vol_create *c, uint64_t capacity)
+{
+    uint64_t size;
+
+    if (c->type == KEEL_VOL_PREALLOCATED)
+        size = c->initial_size ? c->initial_size : capacity;
+    else if (c->initial_size)
+        size = c->initial_size + c->initial_size / 10;
+    else
+        size = capacity < KEEL_VOL_BLOCK_CHUNK ? capacity : KEEL_VOL_BLOCK_CHUNK;
+    if (c->format == KEEL_VOL_COW && size < keel_qcow2_metadata_size(capacity))
+        size = keel_qcow2_metadata_size(capacity);
+    return (size + MIB - 1) / MIB * MIB;
+}
+
+int keel_vol_block_create(struct keel_sd *sd, struct vol_new *n, struct keel_error *err)
+{
+    const struct keel_vol_create *c = n->c;
+    const struct keel_sd_info *si = keel_sd_info(sd);
+    static const char *const init_tag[] = { KEEL_VOL_TAG_INITIALIZING };
+    struct keel_blockdev *dev;
+    uint64_t off, size;
+    char mdt[16], put[64], iut[64];
+    const char *add[3] = { mdt, put, iut };
+    int slot;
+
+    /* 1. */
+    if (keel_lvm_store_lv_create(keel_sd_vg(sd), n->uuid, alloc_size(c, n->md.capacity),
+                                 init_tag, 1, err) != 0)
+        return -1;
+    /* 2. */
+    if (c->format == KEEL_VOL_COW) {
+        struct keel_qcow2_opts o = {
+            .size = n->md.capacity,
+            .version = si->version >= 4 ? 3 : 2,
+            .backing_file = n->parent ? n->parent->uuid : NULL,
+            .backing_format = n->parent ? (n->parent->md.format == KEEL_VOL_COW ? "qcow2" : "raw")
+                                        : NULL,
+        };
+
+        if (lv_range(sd, n->uuid, &dev, &off, &size, err) != 0 ||
+            keel_qcow2_create(dev, off, &o, err) != 0)
+            return -1;
+    }
+    /* 3. */
+    slot = free_slot(sd, err);
+    if (slot < 0)
+        return -1;
+    if (keel_vol_block_write_md(sd, slot, &n->md, err) != 0)
+        return -1;
+    /* 4. */
+    snprintf(mdt, sizeof(mdt), "MD_%d", slot);
+    snprintf(put, sizeof(put), "PU_%s", n->parent ? n->parent->uuid : KEEL_BLANK_UUID);
+    snprintf(iut, sizeof(iut), "IU_%s", c->image);
+    if (keel_lvm_store_lv_tags(keel_sd_vg(sd), n->uuid, add, 3, init_tag, 1, err) != 0)
+        return -1;
+    /* 5. */
+    if (lv_range(sd, "leases", &dev, &off, &size, err) != 0)
+        return -1;
+    if ((uint64_t)(KEEL_VOL_RESERVED_LEASES + slot + 1) * si->alignment > size)
+        return keel_error_set(err, KEEL_E_NOSPC, 0, "no lease slot for metadata slot %d", slot);
+    return keel_sanlock_write_resource(dev, off + (uint64_t)(KEEL_VOL_RESERVED_LEASES + slot) *
+                                                      si->alignment,
+                                       si->uuid, n->uuid, si->block_size, si->alignment, err);
+}
+
+int keel_vol_block_remove(struct keel_sd *sd, const struct keel_vol_entry *e,
+                          struct keel_error *err)
+{
+    const struct keel_lvm_lv *lv =
+        keel_lvm_vg_find_lv(keel_lvm_store_vg(keel_sd_vg(sd)), e->uuid);
+    const char *img;
+
+    if (lv == NULL)
+        return keel_error_set(err, KEEL_E_NOENT, 0, "LV %s is gone", e->uuid);
+    /* Mark it for removal first (VDSM's IU__remove_me_), then remove it. */
+    img = tag_value(lv, "IU_");
+    if (img != NULL && !keel_str_has_prefix(img, "_remove_me_")) {
+        char old[64], mark[96];
+        const char *add[1] = { mark }, *del[1] = { old };
+
+        snprintf(old, sizeof(old), "IU_%s", img);
+        snprintf(mark, sizeof(mark), REMOVED_TAG "%s", img);
+        if (keel_lvm_store_lv_tags(keel_sd_vg(sd), e->uuid, add, 1, del, 1, err) != 0)
+            return -1;
+    }
+    return keel_lvm_store_lv_remove(keel_sd_vg(sd), e->uuid, err);
+}
+
+int keel_vol_block_payload_open(struct keel_sd *sd, const struct keel_vol_entry *e,
+                                struct keel_vol_payload *p, struct keel_error *err)
+{
+    memset(p, 0, sizeof(*p));
+    return lv_range(sd, e->uuid, &p->dev, &p->offset, &p->size, err);
+}
+
+int keel_vol_block_resize_lv(struct keel_sd *sd, const struct keel_vol_entry *e, uint64_t size,
+                             struct keel_error *err)
+{
+    return keel_lvm_store_lv_resize(keel_sd_vg(sd), e->uuid, (size + MIB - 1) / MIB * MIB, err);
+}
