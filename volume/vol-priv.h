@@ -19,6 +19,11 @@ struct vol_new {
 /* file domains (vol_file.c) */
 int keel_vol_file_list(struct keel_sd *sd, struct keel_vol_list *l, struct keel_error *err);
 int keel_vol_file_create(struct keel_sd *sd, struct vol_new *n, struct keel_error *err);
+/* img_hint: the image to look in first (NULL: search every image). */
+int keel_vol_file_lookup(struct keel_sd *sd, const char *img_hint, const char *vol,
+                         struct keel_vol_entry *e, struct keel_error *err);
+int keel_vol_file_image_used(struct keel_sd *sd, const char *img, bool *used,
+                             struct keel_error *err);
 int keel_vol_file_write_md(struct keel_sd *sd, const char *image, const char *vol,
                            const struct keel_vol_md *md, struct keel_error *err);
 int keel_vol_file_remove(struct keel_sd *sd, const struct keel_vol_entry *e,
@@ -31,6 +36,10 @@ int keel_vol_file_resize_raw(struct keel_sd *sd, const struct keel_vol_entry *e,
 /* block domains (vol_block.c) */
 int keel_vol_block_list(struct keel_sd *sd, struct keel_vol_list *l, struct keel_error *err);
 int keel_vol_block_create(struct keel_sd *sd, struct vol_new *n, struct keel_error *err);
+int keel_vol_block_lookup(struct keel_sd *sd, const char *vol, struct keel_vol_entry *e,
+                          struct keel_error *err);
+int keel_vol_block_image_used(struct keel_sd *sd, const char *img, bool *used,
+                              struct keel_error *err);
 int keel_vol_block_write_md(struct keel_sd *sd, int slot, const struct keel_vol_md *md,
                             struct keel_error *err);
 int keel_vol_block_remove(struct keel_sd *sd, const struct keel_vol_entry *e,

@@ -65,24 +65,26 @@ static const struct keel_vol_entry *find(const struct keel_vol_list *l, const ch
     return NULL;
 }
 
+/* One volume without listing the domain: img_hint is where to look first. */
+static int lookup(struct keel_sd *sd, const char *img_hint, const char *vol,
+                  struct keel_vol_entry *out, struct keel_error *err)
+{
+    if (keel_sd_is_block(sd)) {
+        bool changed;
+
+        if (keel_lvm_store_refresh(keel_sd_vg(sd), &changed, err) != 0)
+            return -1;
+        return keel_vol_block_lookup(sd, vol, out, err);
+    }
+    return keel_vol_file_lookup(sd, img_hint, vol, out, err);
+}
+
 int keel_vol_info(struct keel_sd *sd, const char *vol, struct keel_vol_entry *out,
                   struct keel_error *err)
 {
-    struct keel_vol_list l;
-    const struct keel_vol_entry *e;
-
     if (!keel_uuid_valid(vol))
         return keel_error_set(err, KEEL_E_INVAL, 0, "\"%s\" is not a volume UUID", vol);
-    if (keel_vol_list(sd, &l, err) != 0)
-        return -1;
-    e = find(&l, vol);
-    if (e != NULL)
-        *out = *e;
-    keel_vol_list_release(&l);
-    if (e == NULL)
-        return keel_error_set(err, KEEL_E_NOENT, 0, "volume %s: not found on storage domain %s",
-                              vol, keel_sd_info(sd)->uuid);
-    return 0;
+    return lookup(sd, NULL, vol, out, err);
 }
 
 static int write_md(struct keel_sd *sd, const struct keel_vol_entry *e,
@@ -106,17 +108,17 @@ static size_t count_children(const struct keel_vol_list *l, const char *vol, con
 }
 
 static int check_create(struct keel_sd *sd, const struct keel_vol_create *c,
-                        const struct keel_vol_list *l, const struct keel_vol_entry **parent,
-                        struct keel_error *err)
+                        struct keel_vol_entry *parent, bool *has_parent, struct keel_error *err)
 {
-    *parent = NULL;
+    struct keel_vol_entry e;
+    struct keel_error e2 = KEEL_ERROR_INIT;
+
+    *has_parent = false;
     if (c->image == NULL || !keel_uuid_valid(c->image))
         return keel_error_set(err, KEEL_E_INVAL, 0, "image \"%s\" is not a UUID",
                               c->image ? c->image : "");
     if (c->uuid != NULL && !keel_uuid_valid(c->uuid))
         return keel_error_set(err, KEEL_E_INVAL, 0, "volume \"%s\" is not a UUID", c->uuid);
-    if (c->uuid != NULL && find(l, c->uuid) != NULL)
-        return keel_error_set(err, KEEL_E_EXIST, 0, "volume %s exists already", c->uuid);
     if (c->capacity == 0)
         return keel_error_set(err, KEEL_E_INVAL, 0, "a volume needs a capacity");
     if (c->description != NULL && strlen(c->description) > KEEL_VOL_MD_DESCRIPTION_MAX)
@@ -127,13 +129,25 @@ static int check_create(struct keel_sd *sd, const struct keel_vol_create *c,
     if (keel_sd_is_block(sd) && c->format == KEEL_VOL_RAW && c->type == KEEL_VOL_SPARSE)
         return keel_error_set(err, KEEL_E_INVAL, 0,
                               "sparse raw volumes are not allowed on block domains");
+    if (c->uuid != NULL) {
+        if (lookup(sd, c->image, c->uuid, &e, &e2) == 0)
+            return keel_error_set(err, KEEL_E_EXIST, 0, "volume %s exists already", c->uuid);
+        if (e2.code != KEEL_E_NOENT)
+            return keel_error_copy(err, &e2);
+    }
     if (c->parent != NULL) {
-        const struct keel_vol_entry *p = find(l, c->parent);
+        struct keel_vol_entry *p = parent;
 
         if (c->format != KEEL_VOL_COW)
             return keel_error_set(err, KEEL_E_INVAL, 0, "a volume with a parent must be COW");
-        if (p == NULL || !p->has_md)
+        if (lookup(sd, c->image, c->parent, p, &e2) != 0) {
+            if (e2.code != KEEL_E_NOENT)
+                return keel_error_copy(err, &e2);
             return keel_error_set(err, KEEL_E_NOENT, 0, "parent volume %s does not exist",
+                                  c->parent);
+        }
+        if (!p->has_md)
+            return keel_error_set(err, KEEL_E_NOENT, 0, "parent volume %s has no metadata",
                                   c->parent);
         if (p->status != KEEL_VOL_OK)
             return keel_error_set(err, KEEL_E_INVAL, 0, "parent volume %s is not LEGAL",
@@ -148,13 +162,17 @@ static int check_create(struct keel_sd *sd, const struct keel_vol_create *c,
             return keel_error_set(err, KEEL_E_INVAL, 0, "capacity %llu is smaller than the "
                                   "parent's %llu", (unsigned long long)c->capacity,
                                   (unsigned long long)p->md.capacity);
-        *parent = p;
+        *has_parent = true;
     } else {
         /* A base volume starts a new image: it must not have volumes yet. */
-        for (size_t i = 0; i < l->n; i++)
-            if (strcmp(l->v[i].image, c->image) == 0)
-                return keel_error_set(err, KEEL_E_EXIST, 0, "image %s has volumes already: a "
-                                      "new volume there needs a parent", c->image);
+        bool used = false;
+
+        if ((keel_sd_is_block(sd) ? keel_vol_block_image_used(sd, c->image, &used, err)
+                                  : keel_vol_file_image_used(sd, c->image, &used, err)) != 0)
+            return -1;
+        if (used)
+            return keel_error_set(err, KEEL_E_EXIST, 0, "image %s has volumes already: a new "
+                                  "volume there needs a parent", c->image);
     }
     return 0;
 }
@@ -163,18 +181,17 @@ int keel_vol_create(struct keel_sd *sd, const struct keel_vol_create *c,
                     char uuid_out[KEEL_UUID_LEN + 1], struct keel_error *err)
 {
     const struct keel_sd_info *si = keel_sd_info(sd);
-    struct keel_vol_list l;
     struct vol_new n = { .c = c };
     struct keel_vol_create cc = *c;
-    struct keel_vol_entry self = { 0 };
+    struct keel_vol_entry self = { 0 }, parent;
+    bool has_parent = false;
     int rc = -1;
 
     cc.capacity = ROUND_UP(c->capacity, 4096); /* as VDSM rounds */
     n.c = &cc;
-    if (keel_vol_list(sd, &l, err) != 0)
-        return -1;
-    if (check_create(sd, &cc, &l, &n.parent, err) != 0)
+    if (check_create(sd, &cc, &parent, &has_parent, err) != 0)
         goto out;
+    n.parent = has_parent ? &parent : NULL;
     if (c->uuid != NULL)
         keel_strlcpy(n.uuid, c->uuid, sizeof(n.uuid));
     else
@@ -205,7 +222,7 @@ int keel_vol_create(struct keel_sd *sd, const struct keel_vol_create *c,
             goto out;
     }
     if (!c->illegal) {
-        if (keel_vol_info(sd, n.uuid, &self, err) != 0)
+        if (lookup(sd, c->image, n.uuid, &self, err) != 0)
             goto out;
         n.md.legality = KEEL_VOL_LEGAL;
         if (write_md(sd, &self, &n.md, err) != 0)
@@ -215,7 +232,6 @@ int keel_vol_create(struct keel_sd *sd, const struct keel_vol_create *c,
         keel_strlcpy(uuid_out, n.uuid, KEEL_UUID_LEN + 1);
     rc = 0;
 out:
-    keel_vol_list_release(&l);
     if (rc != 0)
         keel_error_prefix(err, "volume %s", n.uuid[0] ? n.uuid : "(new)");
     return rc;

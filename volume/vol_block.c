@@ -125,6 +125,49 @@ int keel_vol_block_write_md(struct keel_sd *sd, int slot, const struct keel_vol_
     return rc;
 }
 
+/* The entry of a volume LV: tags, status, and its slot's metadata. */
+static void build_entry(struct keel_sd *sd, const struct keel_lvm_vg *vg,
+                        const struct keel_lvm_lv *lv, struct keel_vol_entry *e)
+{
+    struct keel_error e2 = KEEL_ERROR_INIT;
+    const char *img, *md;
+    uint64_t n;
+
+    memset(e, 0, sizeof(*e));
+    e->slot = -1;
+    keel_strlcpy(e->uuid, lv->name, sizeof(e->uuid));
+    e->size = e->allocated = lv_bytes(vg, lv);
+    img = tag_value(lv, "IU_");
+    md = tag_value(lv, "MD_");
+    if (md != NULL && keel_parse_u64(md, &n) == 0 && n <= MAX_SLOT)
+        e->slot = (int)n;
+    if (keel_lvm_strlist_has(&lv->tags, KEEL_VOL_TAG_INITIALIZING)) {
+        e->status = KEEL_VOL_LEFTOVER;
+        keel_strlcpy(e->problem, "LV still tagged " KEEL_VOL_TAG_INITIALIZING
+                     " (an interrupted creation)", sizeof(e->problem));
+    } else if (img != NULL && keel_str_has_prefix(img, "_remove_me_")) {
+        e->status = KEEL_VOL_REMOVED;
+        img += strlen("_remove_me_");
+        if (keel_str_has_prefix(img, "ZERO_"))
+            img += 5;
+    } else if (img == NULL || tag_value(lv, "PU_") == NULL || e->slot < 0) {
+        e->status = KEEL_VOL_LEFTOVER;
+        keel_strlcpy(e->problem, "LV without IU_, PU_ or MD_ tags", sizeof(e->problem));
+    }
+    if (img != NULL)
+        keel_strlcpy(e->image, img, sizeof(e->image));
+    if (e->slot >= 0 && e->status != KEEL_VOL_LEFTOVER) {
+        if (read_slot(sd, e->slot, &e->md, &e2) == 0) {
+            e->has_md = true;
+            if (e->status == KEEL_VOL_OK && e->md.legality == KEEL_VOL_ILLEGAL)
+                e->status = KEEL_VOL_STATUS_ILLEGAL;
+        } else if (e->status == KEEL_VOL_OK) {
+            e->status = KEEL_VOL_BAD;
+            snprintf(e->problem, sizeof(e->problem), "slot %d: %s", e->slot, e2.msg);
+        }
+    }
+}
+
 int keel_vol_block_list(struct keel_sd *sd, struct keel_vol_list *l, struct keel_error *err)
 {
     bool changed;
@@ -135,48 +178,41 @@ int keel_vol_block_list(struct keel_sd *sd, struct keel_vol_list *l, struct keel
         return -1;
     vg = keel_lvm_store_vg(keel_sd_vg(sd));
     for (size_t i = 0; i < vg->nlvs; i++) {
-        const struct keel_lvm_lv *lv = &vg->lvs[i];
-        struct keel_vol_entry e = { .slot = -1 };
-        struct keel_error e2 = KEEL_ERROR_INIT;
-        const char *img, *md;
-        uint64_t n;
+        struct keel_vol_entry e;
 
-        if (is_special(lv->name) || !keel_uuid_valid(lv->name))
+        if (is_special(vg->lvs[i].name) || !keel_uuid_valid(vg->lvs[i].name))
             continue;
-        keel_strlcpy(e.uuid, lv->name, sizeof(e.uuid));
-        e.size = e.allocated = lv_bytes(vg, lv);
-        img = tag_value(lv, "IU_");
-        md = tag_value(lv, "MD_");
-        if (md != NULL && keel_parse_u64(md, &n) == 0 && n <= MAX_SLOT)
-            e.slot = (int)n;
-        if (keel_lvm_strlist_has(&lv->tags, KEEL_VOL_TAG_INITIALIZING)) {
-            e.status = KEEL_VOL_LEFTOVER;
-            keel_strlcpy(e.problem, "LV still tagged " KEEL_VOL_TAG_INITIALIZING
-                         " (an interrupted creation)", sizeof(e.problem));
-        } else if (img != NULL && keel_str_has_prefix(img, "_remove_me_")) {
-            e.status = KEEL_VOL_REMOVED;
-            img += strlen("_remove_me_");
-            if (keel_str_has_prefix(img, "ZERO_"))
-                img += 5;
-        } else if (img == NULL || tag_value(lv, "PU_") == NULL || e.slot < 0) {
-            e.status = KEEL_VOL_LEFTOVER;
-            keel_strlcpy(e.problem, "LV without IU_, PU_ or MD_ tags", sizeof(e.problem));
-        }
-        if (img != NULL)
-            keel_strlcpy(e.image, img, sizeof(e.image));
-        if (e.slot >= 0 && e.status != KEEL_VOL_LEFTOVER) {
-            if (read_slot(sd, e.slot, &e.md, &e2) == 0) {
-                e.has_md = true;
-                if (e.status == KEEL_VOL_OK && e.md.legality == KEEL_VOL_ILLEGAL)
-                    e.status = KEEL_VOL_STATUS_ILLEGAL;
-            } else if (e.status == KEEL_VOL_OK) {
-                e.status = KEEL_VOL_BAD;
-                snprintf(e.problem, sizeof(e.problem), "slot %d: %s", e.slot, e2.msg);
-            }
-        }
+        build_entry(sd, vg, &vg->lvs[i], &e);
         if (keel_vol_list_add(l, &e, err) != 0)
             return -1;
     }
+    return 0;
+}
+
+int keel_vol_block_lookup(struct keel_sd *sd, const char *vol, struct keel_vol_entry *e,
+                          struct keel_error *err)
+{
+    const struct keel_lvm_vg *vg = keel_lvm_store_vg(keel_sd_vg(sd));
+    const struct keel_lvm_lv *lv = keel_lvm_vg_find_lv(vg, vol);
+
+    if (lv == NULL || is_special(vol))
+        return keel_error_set(err, KEEL_E_NOENT, 0, "volume %s: not found on storage domain %s",
+                              vol, keel_sd_info(sd)->uuid);
+    build_entry(sd, vg, lv, e);
+    return 0;
+}
+
+int keel_vol_block_image_used(struct keel_sd *sd, const char *img, bool *used,
+                              struct keel_error *err)
+{
+    const struct keel_lvm_vg *vg = keel_lvm_store_vg(keel_sd_vg(sd));
+    char tag[64];
+
+    (void)err;
+    snprintf(tag, sizeof(tag), "IU_%s", img);
+    *used = false;
+    for (size_t i = 0; i < vg->nlvs && !*used; i++)
+        *used = keel_lvm_strlist_has(&vg->lvs[i].tags, tag);
     return 0;
 }
 

@@ -44,6 +44,45 @@ static bool has_suffix(const char *s, const char *suf)
     return keel_str_has_suffix(s, suf);
 }
 
+/*
+ * The entry of payload file <imgdir>/<name> (imgdir may carry the
+ * _remove_me_ prefix).  Fails only on I/O errors; a missing or broken
+ * .meta is a status.
+ */
+static int file_entry(struct keel_sd *sd, const char *imgdir, const char *name,
+                      struct keel_vol_entry *e, struct keel_error *err)
+{
+    struct keel_fs *fs = keel_sd_fs(sd);
+    struct keel_error e2 = KEEL_ERROR_INIT;
+    struct keel_stat st;
+    bool removed = keel_str_has_prefix(imgdir, REMOVED_PREFIX);
+    char p[512];
+
+    memset(e, 0, sizeof(*e));
+    e->slot = -1;
+    keel_strlcpy(e->uuid, name, sizeof(e->uuid));
+    keel_strlcpy(e->image, removed ? imgdir + strlen(REMOVED_PREFIX) : imgdir, sizeof(e->image));
+    vpath(p, sizeof(p), sd, imgdir, name, "");
+    if (keel_fs_stat(fs, p, &st, err) != 0)
+        return -1;
+    e->size = st.size;
+    e->allocated = st.allocated;
+    if (read_md(sd, imgdir, name, &e->md, &e2) == 0) {
+        e->has_md = true;
+        e->status = removed ? KEEL_VOL_REMOVED
+                    : e->md.legality == KEEL_VOL_ILLEGAL ? KEEL_VOL_STATUS_ILLEGAL
+                                                         : KEEL_VOL_OK;
+    } else if (e2.code == KEEL_E_NOENT) {
+        e->status = removed ? KEEL_VOL_REMOVED : KEEL_VOL_LEFTOVER;
+        keel_strlcpy(e->problem, "volume file without metadata (an interrupted creation)",
+                     sizeof(e->problem));
+    } else {
+        e->status = removed ? KEEL_VOL_REMOVED : KEEL_VOL_BAD;
+        keel_strlcpy(e->problem, e2.msg, sizeof(e->problem));
+    }
+    return 0;
+}
+
 /* The entries of one image directory. */
 static int list_image(struct keel_sd *sd, const char *img, struct keel_vol_list *l,
                       struct keel_error *err)
@@ -60,7 +99,6 @@ static int list_image(struct keel_sd *sd, const char *img, struct keel_vol_list 
         const char *name = d.names[i];
         struct keel_vol_entry e = { .slot = -1 };
         struct keel_error e2 = KEEL_ERROR_INIT;
-        struct keel_stat st;
         char p[512];
         bool payload = keel_uuid_valid(name);
 
@@ -94,29 +132,12 @@ static int list_image(struct keel_sd *sd, const char *img, struct keel_vol_list 
             }
             continue;
         }
-        keel_strlcpy(e.uuid, name, sizeof(e.uuid));
-        keel_strlcpy(e.image, removed ? img + strlen(REMOVED_PREFIX) : img, sizeof(e.image));
-        vpath(p, sizeof(p), sd, img, name, "");
-        if (keel_fs_stat(fs, p, &st, err) == 0) {
-            e.size = st.size;
-            e.allocated = st.allocated;
+        if (file_entry(sd, img, name, &e, err) != 0) {
+            keel_dirlist_release(&d);
+            return -1;
         }
-        if (read_md(sd, img, name, &e.md, &e2) == 0) {
-            e.has_md = true;
-            /* A template hard-linked here is listed under its own image. */
-            if (strcmp(e.md.image, e.image) != 0 && !removed)
-                continue;
-            e.status = removed ? KEEL_VOL_REMOVED
-                       : e.md.legality == KEEL_VOL_ILLEGAL ? KEEL_VOL_STATUS_ILLEGAL
-                                                           : KEEL_VOL_OK;
-        } else if (e2.code == KEEL_E_NOENT) {
-            e.status = removed ? KEEL_VOL_REMOVED : KEEL_VOL_LEFTOVER;
-            keel_strlcpy(e.problem, "volume file without metadata (an interrupted creation)",
-                         sizeof(e.problem));
-        } else {
-            e.status = removed ? KEEL_VOL_REMOVED : KEEL_VOL_BAD;
-            keel_strlcpy(e.problem, e2.msg, sizeof(e.problem));
-        }
+        if (!removed && e.has_md && strcmp(e.md.image, e.image) != 0)
+            continue; /* a template hard-linked here is listed under its own image */
         if (keel_vol_list_add(l, &e, err) != 0) {
             keel_dirlist_release(&d);
             return -1;
@@ -145,6 +166,95 @@ int keel_vol_file_list(struct keel_sd *sd, struct keel_vol_list *l, struct keel_
     }
     keel_dirlist_release(&d);
     return rc;
+}
+
+/* Look for <vol> in image directory img: *found, and its entry. */
+static int lookup_in(struct keel_sd *sd, const char *img, const char *vol, bool *found,
+                     struct keel_vol_entry *e, struct keel_error *err)
+{
+    char p[512];
+
+    vpath(p, sizeof(p), sd, img, vol, "");
+    if (keel_fs_exists(keel_sd_fs(sd), p, found, err) != 0)
+        return -1;
+    if (!*found)
+        return 0;
+    if (file_entry(sd, img, vol, e, err) != 0)
+        return -1;
+    /* A template's link: its own image holds the real entry. */
+    if (e->has_md && strcmp(e->md.image, e->image) != 0 &&
+        !keel_str_has_prefix(img, REMOVED_PREFIX)) {
+        char own[KEEL_UUID_LEN + 1];
+
+        keel_strlcpy(own, e->md.image, sizeof(own));
+        vpath(p, sizeof(p), sd, own, vol, "");
+        if (keel_fs_exists(keel_sd_fs(sd), p, found, err) != 0)
+            return -1;
+        if (*found)
+            return file_entry(sd, own, vol, e, err);
+        *found = true; /* the template's own image is gone: the link is what is left */
+    }
+    return 0;
+}
+
+int keel_vol_file_lookup(struct keel_sd *sd, const char *img_hint, const char *vol,
+                         struct keel_vol_entry *e, struct keel_error *err)
+{
+    struct keel_dirlist d = { 0 };
+    char dir[512];
+    bool found = false;
+    int rc = 0;
+
+    if (img_hint != NULL && lookup_in(sd, img_hint, vol, &found, e, err) != 0)
+        return -1;
+    if (found)
+        return 0;
+    snprintf(dir, sizeof(dir), "%s/images", keel_sd_root(sd));
+    if (keel_fs_readdir(keel_sd_fs(sd), dir, &d, err) != 0)
+        return -1;
+    for (size_t i = 0; i < d.n && !found && rc == 0; i++) {
+        const char *img = d.names[i];
+        const char *u = keel_str_has_prefix(img, REMOVED_PREFIX) ? img + strlen(REMOVED_PREFIX)
+                                                                 : img;
+
+        if (keel_uuid_valid(u) && (img_hint == NULL || strcmp(img, img_hint) != 0))
+            rc = lookup_in(sd, img, vol, &found, e, err);
+    }
+    keel_dirlist_release(&d);
+    if (rc != 0)
+        return -1;
+    if (!found)
+        return keel_error_set(err, KEEL_E_NOENT, 0, "volume %s: not found on storage domain %s",
+                              vol, keel_sd_info(sd)->uuid);
+    return 0;
+}
+
+int keel_vol_file_image_used(struct keel_sd *sd, const char *img, bool *used,
+                             struct keel_error *err)
+{
+    struct keel_dirlist d = { 0 };
+    char dir[512];
+    bool there = false;
+
+    *used = false;
+    snprintf(dir, sizeof(dir), "%s/images/%s", keel_sd_root(sd), img);
+    if (keel_fs_exists(keel_sd_fs(sd), dir, &there, err) != 0)
+        return -1;
+    if (!there)
+        return 0;
+    if (keel_fs_readdir(keel_sd_fs(sd), dir, &d, err) != 0)
+        return -1;
+    for (size_t i = 0; i < d.n && !*used; i++) {
+        struct keel_vol_md md;
+        struct keel_error e2 = KEEL_ERROR_INIT;
+
+        /* Its own volumes count, template links do not. */
+        if (keel_uuid_valid(d.names[i]) &&
+            (read_md(sd, img, d.names[i], &md, &e2) != 0 || strcmp(md.image, img) == 0))
+            *used = true;
+    }
+    keel_dirlist_release(&d);
+    return 0;
 }
 
 int keel_vol_file_write_md(struct keel_sd *sd, const char *image, const char *vol,
