@@ -10,10 +10,12 @@
  *     committed copy (keel_lvm_mda_next_offset() checks the overlap).  So
  *     until an area's header is rewritten it still describes the intact old
  *     copy, whatever happened to the writes of the text.
- *  3. All text writes are flushed before the first header is written; each
- *     header (one sector: atomic) is written and flushed in turn.  So any
- *     crash leaves each area with either the old or the new copy, and
- *     readers take the newest valid seqno (section 7).
+ *  3. All text writes are flushed before the first header is written; the
+ *     headers (one sector each: atomic) are then written and flushed once
+ *     per device, in any order.  So any crash leaves each area with either
+ *     the old or the new copy, and readers take the newest valid seqno
+ *     (section 7).  (A flush between two headers would buy nothing: each
+ *     area is old or new either way.)
  *  4. The same bytes go to every area: one text, one checksum.
  *  5. Precommit (slot 1) is not used, and is cleared when found: keeps pvck
  *     quiet and is allowed by the spec (section 5.3).
@@ -22,7 +24,7 @@
  *
  *   committed N --write text (all areas)--> text N+1 in free space
  *       --flush--> --write header area 1--> area 1 at N+1, others at N
- *       --... each area ...--> committed N+1
+ *       --... each area ...--> --flush--> committed N+1
  *   A crash before the first header: everything reads N.  Between headers:
  *   N+1 wins, lvm warns about the stale areas and so does Keel; the next
  *   commit writes every area again.
@@ -695,13 +697,16 @@ static int do_commit(struct keel_lvm_store *s, struct keel_lvm_vg *vg, const cha
                     m->state = MDA_OK;
                 }
                 memset(&m->h.slot[1], 0, sizeof(m->h.slot[1]));
-                if (write_header(pd, m, err) != 0 || keel_blockdev_flush(pd->dev, err) != 0)
+                if (write_header(pd, m, err) != 0)
                     return -1;
                 wrote = true;
             }
             (void)wrote;
         }
     }
+    for (size_t k = 0; k < nmember; k++)
+        if (keel_blockdev_flush(member[k]->dev, err) != 0)
+            return -1;
     keel_lvm_vg_free(s->vg);
     s->vg = vg;
     s->text_size = len;

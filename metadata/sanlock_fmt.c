@@ -245,9 +245,8 @@ int keel_sanlock_write_resource(struct keel_blockdev *dev, uint64_t offset, cons
     keel_sanlock_leader_encode(&l, area);
     put32(area + sector_size, KEEL_SANLOCK_REQUEST_MAGIC);
     put32(area + sector_size + 4, KEEL_SANLOCK_REQUEST_VERSION);
+    /* Not flushed: a resource is one write, made durable by the caller's next flush. */
     rc = keel_blockdev_pwrite(dev, area, (size_t)align, offset, err);
-    if (rc == 0)
-        rc = keel_blockdev_flush(dev, err);
     free(area);
     return rc == 0 ? 0 : keel_error_prefix(err, "resource %s:%s", name, resource);
 }

@@ -84,7 +84,11 @@ int keel_sanlock_write_lockspace(struct keel_blockdev *dev, uint64_t offset, con
                                  unsigned io_timeout, unsigned sector_size, uint64_t align,
                                  struct keel_error *err);
 
-/* Initialise a resource lease `resource` of lockspace `name` at `offset`. */
+/*
+ * Initialise a resource lease `resource` of lockspace `name` at `offset`:
+ * one write of the whole area, not flushed (the caller flushes before it
+ * relies on it; creating many volumes then costs one flush, not one each).
+ */
 int keel_sanlock_write_resource(struct keel_blockdev *dev, uint64_t offset, const char *name,
                                 const char *resource, unsigned sector_size, uint64_t align,
                                 struct keel_error *err);

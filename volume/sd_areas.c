@@ -34,7 +34,8 @@ int keel_sd_init_leases(const struct keel_sd_area *ids, const struct keel_sd_are
     if (keel_sanlock_write_lockspace(ids->dev, ids->offset, sd_uuid, KEEL_SANLOCK_IO_TIMEOUT,
                                      block_size, alignment, err) != 0 ||
         keel_sanlock_write_resource(leases->dev, leases->offset + alignment, sd_uuid, "SDM",
-                                    block_size, alignment, err) != 0)
+                                    block_size, alignment, err) != 0 ||
+        keel_blockdev_flush(leases->dev, err) != 0)
         return keel_error_prefix(err, "initialising the lease areas");
     return 0;
 }

@@ -40,8 +40,11 @@ int keel_vol_block_lookup(struct keel_sd *sd, const char *vol, struct keel_vol_e
                           struct keel_error *err);
 int keel_vol_block_image_used(struct keel_sd *sd, const char *img, bool *used,
                               struct keel_error *err);
+/* Write slot `slot`; flushed when sync (else the caller's next flush makes it durable). */
 int keel_vol_block_write_md(struct keel_sd *sd, int slot, const struct keel_vol_md *md,
-                            struct keel_error *err);
+                            bool sync, struct keel_error *err);
+/* Flush every LUN of the domain. */
+int keel_vol_block_flush(struct keel_sd *sd, struct keel_error *err);
 int keel_vol_block_remove(struct keel_sd *sd, const struct keel_vol_entry *e,
                           struct keel_error *err);
 int keel_vol_block_payload_open(struct keel_sd *sd, const struct keel_vol_entry *e,

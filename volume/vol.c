@@ -87,11 +87,12 @@ int keel_vol_info(struct keel_sd *sd, const char *vol, struct keel_vol_entry *ou
     return lookup(sd, NULL, vol, out, err);
 }
 
+/* Durable when it returns (file: .meta.new + rename; block: slot + flush). */
 static int write_md(struct keel_sd *sd, const struct keel_vol_entry *e,
                     const struct keel_vol_md *md, struct keel_error *err)
 {
     if (keel_sd_is_block(sd))
-        return keel_vol_block_write_md(sd, e->slot, md, err);
+        return keel_vol_block_write_md(sd, e->slot, md, true, err);
     return keel_vol_file_write_md(sd, e->image, e->uuid, md, err);
 }
 
@@ -218,9 +219,13 @@ int keel_vol_create(struct keel_sd *sd, const struct keel_vol_create *c,
         struct keel_vol_md pm = n.parent->md;
 
         pm.role = KEEL_VOL_INTERNAL;
-        if (write_md(sd, n.parent, &pm, err) != 0)
+        if ((keel_sd_is_block(sd) ? keel_vol_block_write_md(sd, n.parent->slot, &pm, false, err)
+                                  : write_md(sd, n.parent, &pm, err)) != 0)
             goto out;
     }
+    /* Block: one flush makes payload, lease and parent durable before LEGAL. */
+    if (keel_sd_is_block(sd) && keel_vol_block_flush(sd, err) != 0)
+        goto out;
     if (!c->illegal) {
         if (lookup(sd, c->image, n.uuid, &self, err) != 0)
             goto out;

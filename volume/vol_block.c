@@ -3,11 +3,18 @@
  * MD_<slot>, its metadata in a slot of the metadata LV and its lease in
  * the leases LV (ovirt-storage-format.md 4.4).  Creation order (vol.h):
  *
- *   1. commit: LV <vol> tagged OVIRT_VOL_INITIALIZING (not a volume yet)
- *   2. the payload: a qcow2 header at the LV's start (raw needs none)
- *   3. the metadata, ILLEGAL, into the first free slot
- *   4. commit: INITIALIZING replaced by MD_<slot> PU_<parent> IU_<img>
+ *   1. the new LV is placed in a copy of the VG (free extents, free slot)
+ *   2. the payload: a qcow2 header written into those extents (raw: none)
+ *   3. the metadata, ILLEGAL, into the free slot
+ *   4. one commit: LV <vol> with MD_<slot> PU_<parent> IU_<img>; the commit
+ *      flushes before it writes its headers, so 2 and 3 are on disk first
  *   5. the volume lease at leases offset (100 + slot) x alignment
+ *
+ * VDSM makes the LV first, tagged OVIRT_VOL_INITIALIZING, and retags it
+ * after: two commits.  Writing into the extents before the commit that
+ * allocates them needs only one and keeps the rule: an LV that carries an
+ * MD_ tag always has at least ILLEGAL metadata in its slot.  Keel still
+ * reads OVIRT_VOL_INITIALIZING LVs (VDSM's leftovers) as leftovers.
  */
 #include "volume/vol-priv.h"
 
@@ -15,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "common/strutil.h"
 #include "metadata/lvm_edit.h"
@@ -96,8 +105,21 @@ static int read_slot(struct keel_sd *sd, int slot, struct keel_vol_md *md,
     return rc;
 }
 
+int keel_vol_block_flush(struct keel_sd *sd, struct keel_error *err)
+{
+    const struct keel_lvm_vg *vg = keel_lvm_store_vg(keel_sd_vg(sd));
+
+    for (uint32_t i = 0; i < vg->npvs; i++) {
+        struct keel_blockdev *dev = keel_lvm_store_pv_dev(keel_sd_vg(sd), i);
+
+        if (dev != NULL && keel_blockdev_flush(dev, err) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 int keel_vol_block_write_md(struct keel_sd *sd, int slot, const struct keel_vol_md *md,
-                            struct keel_error *err)
+                            bool sync, struct keel_error *err)
 {
     struct keel_blockdev *dev;
     uint64_t off, size;
@@ -119,7 +141,7 @@ int keel_vol_block_write_md(struct keel_sd *sd, int slot, const struct keel_vol_
     if (rc == 0)
         rc = keel_blockdev_pwrite(dev, buf, KEEL_VOL_MD_SIZE,
                                   off + keel_vol_md_slot_offset(version, (unsigned)slot), err);
-    if (rc == 0)
+    if (rc == 0 && sync)
         rc = keel_blockdev_flush(dev, err);
     free(buf);
     return rc;
@@ -260,18 +282,44 @@ int keel_vol_block_create(struct keel_sd *sd, struct vol_new *n, struct keel_err
 {
     const struct keel_vol_create *c = n->c;
     const struct keel_sd_info *si = keel_sd_info(sd);
-    static const char *const init_tag[] = { KEEL_VOL_TAG_INITIALIZING };
+    struct keel_lvm_store *st = keel_sd_vg(sd);
+    const struct keel_lvm_vg *cur = keel_lvm_store_vg(st);
+    uint64_t ext = (uint64_t)cur->extent_size * 512;
+    uint64_t size = alloc_size(c, n->md.capacity);
+    struct keel_lvm_vg *vg;
+    const struct keel_lvm_lv *lv;
     struct keel_blockdev *dev;
-    uint64_t off, size;
-    char mdt[16], put[64], iut[64];
-    const char *add[3] = { mdt, put, iut };
+    uint64_t off, lsize;
+    char mdt[16], put[64], iut[64], host[64];
+    const char *tags[3] = { mdt, put, iut };
     int slot;
 
-    /* 1. */
-    if (keel_lvm_store_lv_create(keel_sd_vg(sd), n->uuid, alloc_size(c, n->md.capacity),
-                                 init_tag, 1, err) != 0)
+    /* 1. Where the LV will be, in a copy of the VG: nothing is written yet. */
+    slot = free_slot(sd, err);
+    if (slot < 0)
         return -1;
-    /* 2. */
+    snprintf(mdt, sizeof(mdt), "MD_%d", slot);
+    snprintf(put, sizeof(put), "PU_%s", n->parent ? n->parent->uuid : KEEL_BLANK_UUID);
+    snprintf(iut, sizeof(iut), "IU_%s", c->image);
+    if (gethostname(host, sizeof(host)) != 0)
+        keel_strlcpy(host, "keel", sizeof(host));
+    host[sizeof(host) - 1] = '\0';
+    vg = keel_lvm_vg_dup(cur);
+    if (vg == NULL)
+        return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
+    if (keel_lvm_lv_create(vg, n->uuid, (size + ext - 1) / ext, tags, 3, host,
+                           (uint64_t)time(NULL), err) != 0) {
+        keel_lvm_vg_free(vg);
+        return -1;
+    }
+    lv = keel_lvm_vg_find_lv(vg, n->uuid);
+    dev = keel_lvm_store_pv_dev(st, lv->segs[0].stripes[0].pv);
+    if (dev == NULL) {
+        keel_lvm_vg_free(vg);
+        return keel_error_set(err, KEEL_E_NOENT, 0, "the LUN of the new LV was not given");
+    }
+    off = keel_lvm_store_pe_offset(st, lv->segs[0].stripes[0].pv, lv->segs[0].stripes[0].pe);
+    /* 2. The payload into the extents it will get (free until the commit). */
     if (c->format == KEEL_VOL_COW) {
         struct keel_qcow2_opts o = {
             .size = n->md.capacity,
@@ -281,26 +329,23 @@ int keel_vol_block_create(struct keel_sd *sd, struct vol_new *n, struct keel_err
                                         : NULL,
         };
 
-        if (lv_range(sd, n->uuid, &dev, &off, &size, err) != 0 ||
-            keel_qcow2_create(dev, off, &o, err) != 0)
+        if (keel_qcow2_create(dev, off, &o, err) != 0) {
+            keel_lvm_vg_free(vg);
             return -1;
+        }
     }
-    /* 3. */
-    slot = free_slot(sd, err);
-    if (slot < 0)
+    /* 3. The metadata, ILLEGAL, into a slot no LV names yet. */
+    if (keel_vol_block_write_md(sd, slot, &n->md, false, err) != 0) {
+        keel_lvm_vg_free(vg);
         return -1;
-    if (keel_vol_block_write_md(sd, slot, &n->md, err) != 0)
+    }
+    /* 4. One commit makes the LV with its tags; it flushes before its headers. */
+    if (keel_lvm_store_commit(st, vg, "keel: create volume", err) != 0)
         return -1;
-    /* 4. */
-    snprintf(mdt, sizeof(mdt), "MD_%d", slot);
-    snprintf(put, sizeof(put), "PU_%s", n->parent ? n->parent->uuid : KEEL_BLANK_UUID);
-    snprintf(iut, sizeof(iut), "IU_%s", c->image);
-    if (keel_lvm_store_lv_tags(keel_sd_vg(sd), n->uuid, add, 3, init_tag, 1, err) != 0)
+    /* 5. The lease (flushed with the LEGAL metadata, vol.c). */
+    if (lv_range(sd, "leases", &dev, &off, &lsize, err) != 0)
         return -1;
-    /* 5. */
-    if (lv_range(sd, "leases", &dev, &off, &size, err) != 0)
-        return -1;
-    if ((uint64_t)(KEEL_VOL_RESERVED_LEASES + slot + 1) * si->alignment > size)
+    if ((uint64_t)(KEEL_VOL_RESERVED_LEASES + slot + 1) * si->alignment > lsize)
         return keel_error_set(err, KEEL_E_NOSPC, 0, "no lease slot for metadata slot %d", slot);
     return keel_sanlock_write_resource(dev, off + (uint64_t)(KEEL_VOL_RESERVED_LEASES + slot) *
                                                       si->alignment,
