@@ -15,7 +15,9 @@
  * is not complete; keel_vol_list reports what is left over):
  *   1. the payload exists before the metadata, and the metadata is written
  *      ILLEGAL first: a payload without metadata (file), an LV still tagged
- *      OVIRT_VOL_INITIALIZING (block), or ILLEGAL metadata is a leftover;
+ *      OVIRT_VOL_INITIALIZING (VDSM's block leftover; Keel's block create
+ *      writes payload and ILLEGAL slot before the one commit that makes the
+ *      LV, see vol_block.c), or ILLEGAL metadata is a leftover;
  *   2. the payload is complete (qcow2 header, backing reference, size)
  *      before the metadata says LEGAL, which is the last write;
  *   3. a parent becomes INTERNAL before its child is LEGAL; deleting the
