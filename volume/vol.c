@@ -122,9 +122,7 @@ static int check_create(struct keel_sd *sd, const struct keel_vol_create *c,
         return keel_error_set(err, KEEL_E_INVAL, 0, "volume \"%s\" is not a UUID", c->uuid);
     if (c->capacity == 0)
         return keel_error_set(err, KEEL_E_INVAL, 0, "a volume needs a capacity");
-    if (c->description != NULL && strlen(c->description) > KEEL_VOL_MD_DESCRIPTION_MAX)
-        return keel_error_set(err, KEEL_E_INVAL, 0, "description longer than %d bytes",
-                              KEEL_VOL_MD_DESCRIPTION_MAX);
+    /* The description (at most 210 characters) is checked when the metadata is written. */
     if (c->type != KEEL_VOL_PREALLOCATED && c->type != KEEL_VOL_SPARSE)
         return keel_error_set(err, KEEL_E_INVAL, 0, "type must be preallocated or sparse");
     if (keel_sd_is_block(sd) && c->format == KEEL_VOL_RAW && c->type == KEEL_VOL_SPARSE)

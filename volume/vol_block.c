@@ -179,7 +179,11 @@ static void build_entry(struct keel_sd *sd, const struct keel_lvm_vg *vg,
     if (img != NULL)
         keel_strlcpy(e->image, img, sizeof(e->image));
     if (e->slot >= 0 && e->status != KEEL_VOL_LEFTOVER) {
-        if (read_slot(sd, e->slot, &e->md, &e2) == 0) {
+        if (read_slot(sd, e->slot, &e->md, &e2) == 0 && e->md.cleared) {
+            e->status = e->status == KEEL_VOL_REMOVED ? KEEL_VOL_REMOVED : KEEL_VOL_LEFTOVER;
+            keel_strlcpy(e->problem, "metadata cleared (an interrupted deletion)",
+                         sizeof(e->problem));
+        } else if (e2.code == KEEL_OK) {
             e->has_md = true;
             if (e->status == KEEL_VOL_OK && e->md.legality == KEEL_VOL_ILLEGAL)
                 e->status = KEEL_VOL_STATUS_ILLEGAL;

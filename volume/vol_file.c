@@ -67,7 +67,11 @@ static int file_entry(struct keel_sd *sd, const char *imgdir, const char *name,
         return -1;
     e->size = st.size;
     e->allocated = st.allocated;
-    if (read_md(sd, imgdir, name, &e->md, &e2) == 0) {
+    if (read_md(sd, imgdir, name, &e->md, &e2) == 0 && e->md.cleared) {
+        e->status = removed ? KEEL_VOL_REMOVED : KEEL_VOL_LEFTOVER;
+        keel_strlcpy(e->problem, "metadata cleared (an interrupted deletion)",
+                     sizeof(e->problem));
+    } else if (e2.code == KEEL_OK && !e->md.cleared) {
         e->has_md = true;
         e->status = removed ? KEEL_VOL_REMOVED
                     : e->md.legality == KEEL_VOL_ILLEGAL ? KEEL_VOL_STATUS_ILLEGAL
