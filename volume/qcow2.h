@@ -31,6 +31,8 @@
 #define KEEL_QCOW2_BACKING_MAX 1023
 #define KEEL_QCOW2_EXT_BACKING_FORMAT 0xe2792acau
 #define KEEL_QCOW2_EXT_FEATURE_TABLE 0x6803f857u
+/* The largest virtual size with 64 KiB clusters: qemu's L1 table limit, 32 MiB. */
+#define KEEL_QCOW2_SIZE_MAX (UINT64_C(2) << 50)
 
 struct keel_qcow2_info {
     unsigned version;                 /* 2 (compat 0.10) or 3 (compat 1.1) */
@@ -67,28 +69,69 @@ int keel_qcow2_header_encode(const struct keel_qcow2_opts *o, unsigned char *buf
 /*
  * Decode and check the first cluster (len bytes, at least the header):
  * magic, version 2 or 3, cluster_bits 9..21, no encryption, L1 big enough
- * for the size, refcount order, header length, no unknown incompatible
- * feature, extensions and backing name inside the cluster.  Errors are
- * KEEL_E_MAGIC / KEEL_E_VERSION / KEEL_E_FORMAT / KEEL_E_UNSUPPORTED.
+ * for the size (16-byte L2 entries with extended L2) and at most qemu's
+ * 32 MiB, refcount order and table, header length, no unknown incompatible
+ * feature, not marked corrupt, extensions and backing name inside the
+ * cluster.  Errors are KEEL_E_MAGIC / KEEL_E_VERSION / KEEL_E_FORMAT /
+ * KEEL_E_UNSUPPORTED, their messages start with "qcow2: ".  *info is
+ * written only on success.
  */
 int keel_qcow2_header_decode(const unsigned char *buf, size_t len, struct keel_qcow2_info *info,
                              struct keel_error *err);
 
-/* Write a new image at `offset` of dev (which must hold metadata_size bytes there). */
+/*
+ * Write a new image at `offset` of dev (which must hold metadata_size bytes
+ * there).  Not flushed: the caller flushes before the volume is LEGAL.
+ */
 int keel_qcow2_create(struct keel_blockdev *dev, uint64_t offset, const struct keel_qcow2_opts *o,
                       struct keel_error *err);
 
-/* Read the header of the image at `offset` of dev. Errors name the device. */
+/*
+ * Read and decode the header of the image at `offset` of dev.  Messages
+ * start with "qcow2 at <device name>" (and " offset N" when N is not 0),
+ * e.g. "qcow2 at file:///v/img: bad magic".
+ */
 int keel_qcow2_read_header(struct keel_blockdev *dev, uint64_t offset,
                            struct keel_qcow2_info *info, struct keel_error *err);
 
 /*
- * Grow the virtual size to new_size.  The L1 table grows in place inside
- * the clusters it already has (4 TiB of virtual size per cluster); growing
- * past them is refused (KEEL_E_UNSUPPORTED) until L1 relocation exists.
- * Shrinking is refused (KEEL_E_INVAL).
+ * Grow the virtual size of the image at `offset` of dev to new_size, on an
+ * image nothing else has open; flushed.
+ *
+ * keel_qcow2_resize_in() is told `area`, the bytes from `offset` that are
+ * the image's (an LV's size on a LUN, the file size of a file view): never
+ * anything past them is written.  The L1 table grows in place inside the
+ * clusters it already has (4 TiB of virtual size per 64 KiB cluster); past
+ * them, as qemu-img resize does, a new L1 table goes to free clusters after
+ * the last cluster in use (with refcount blocks for them if needed), the
+ * header switches to it and the old one is freed.  A crash leaves the old
+ * or the new image, at worst with leaked clusters (never corrupt).
+ *
+ * keel_qcow2_resize() does not know where the image ends (dev may be a
+ * whole LUN): it grows in place only and refuses a move of the L1 table
+ * (KEEL_E_UNSUPPORTED).
+ *
+ * Refused: shrinking, a size that is not whole sectors or is over the L1
+ * limit (KEEL_E_INVAL); images with persistent bitmaps or an external data
+ * file, a move of the L1 table on a dirty image or one that needs a larger
+ * refcount table (KEEL_E_UNSUPPORTED); a move that does not fit in `area`
+ * (KEEL_E_NOSPC: keel_qcow2_resize_space() says how much to give first).
+ * Unknown auto-clear feature bits are cleared, as qcow2.txt asks.  Messages
+ * start with "qcow2 at <device name>" as keel_qcow2_read_header()'s.
  */
 int keel_qcow2_resize(struct keel_blockdev *dev, uint64_t offset, uint64_t new_size,
                       struct keel_error *err);
+int keel_qcow2_resize_in(struct keel_blockdev *dev, uint64_t offset, uint64_t area,
+                         uint64_t new_size, struct keel_error *err);
+
+/*
+ * What a resize to new_size needs, without writing: *need = 0 when the L1
+ * table grows in place, else the bytes from `offset` that the image's area
+ * must hold (its used clusters, the new L1 table and refcount blocks):
+ * extend the LV or the file to that, then call keel_qcow2_resize_in().  The
+ * same refusals as keel_qcow2_resize_in(), except KEEL_E_NOSPC.
+ */
+int keel_qcow2_resize_space(struct keel_blockdev *dev, uint64_t offset, uint64_t new_size,
+                            uint64_t *need, struct keel_error *err);
 
 #endif /* KEEL_VOLUME_QCOW2_H */
