@@ -358,10 +358,27 @@ int keel_vol_extend(struct keel_sd *sd, const char *vol, uint64_t capacity,
         return 0;
     if (e.md.format == KEEL_VOL_COW) {
         struct keel_vol_payload p;
+        uint64_t need = 0;
 
         if (keel_vol_payload_open(sd, vol, &p, err) != 0)
             return -1;
-        rc = keel_qcow2_resize(p.dev, p.offset, capacity, err);
+        rc = keel_qcow2_resize_space(p.dev, p.offset, capacity, &need, err);
+        if (rc == 0 && need > p.size) {
+            /* The L1 table moves and needs room: a file grows, an LV's first
+             * segment (where qcow2 metadata lives) cannot be assumed to. */
+            keel_vol_payload_close(&p);
+            rc = keel_sd_is_block(sd)
+                     ? keel_error_set(err, KEEL_E_NOSPC, 0, "the qcow2 metadata for %llu bytes "
+                                      "needs %llu bytes of the LV's first segment",
+                                      (unsigned long long)capacity, (unsigned long long)need)
+                     : keel_vol_file_resize_raw(sd, &e, need, err);
+            if (rc == 0)
+                rc = keel_vol_payload_open(sd, vol, &p, err);
+            if (rc != 0)
+                return keel_error_prefix(err, "volume %s", vol);
+        }
+        if (rc == 0)
+            rc = keel_qcow2_resize_in(p.dev, p.offset, p.size, capacity, err);
         keel_vol_payload_close(&p);
     } else {
         rc = keel_sd_is_block(sd) ? keel_vol_block_resize_lv(sd, &e, capacity, err)
