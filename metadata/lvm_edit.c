@@ -312,6 +312,7 @@ int keel_lvm_lv_extend(struct keel_lvm_vg *vg, const char *name, uint64_t extent
     struct keel_lvm_seg *last;
     struct runs fr = { 0 }, pieces = { 0 };
     uint64_t have, need, grow = 0;
+    size_t last_i;
     int rc = -1;
 
     if (lv == NULL)
@@ -322,7 +323,8 @@ int keel_lvm_lv_extend(struct keel_lvm_vg *vg, const char *name, uint64_t extent
                               "VG %s: LV %s has %" PRIu64 " extents: cannot extend to %" PRIu64,
                               vg->name, name, have, extents);
     need = extents - have;
-    last = &lv->segs[lv->nsegs - 1];
+    last_i = lv->nsegs - 1;
+    last = &lv->segs[last_i];
     /* First the free extents right after the last segment, as lvextend does. */
     if (last->stripe_count == 1 && last->tags.n == 0) {
         uint64_t end = (uint64_t)last->stripes[0].pe + last->extent_count;
@@ -345,8 +347,9 @@ int keel_lvm_lv_extend(struct keel_lvm_vg *vg, const char *name, uint64_t extent
     }
     rc = 0;
 out:
+    /* By index: append_pieces may have moved lv->segs before failing. */
     if (rc != 0 && grow > 0)
-        last->extent_count -= (uint32_t)grow;
+        lv->segs[last_i].extent_count -= (uint32_t)grow;
     free(pieces.v);
     return rc;
 }

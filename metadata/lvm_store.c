@@ -618,6 +618,7 @@ static int do_commit(struct keel_lvm_store *s, struct keel_lvm_vg *vg, const cha
     uint64_t offs[64][KEEL_LVM_MAX_AREAS];
     struct pvdev *member[64];
     size_t nmember = 0;
+    uint32_t crc;
 
     if (vg->npvs > 64)
         return keel_error_set(err, KEEL_E_UNSUPPORTED, 0, "VG %s: more than 64 PVs", vg->name);
@@ -643,6 +644,7 @@ static int do_commit(struct keel_lvm_store *s, struct keel_lvm_vg *vg, const cha
         return -1;
     if (keel_lvm_vg_format(vg, description, s->host, (uint64_t)time(NULL), &text, &len, err) != 0)
         return -1;
+    crc = keel_lvm_crc(KEEL_LVM_CRC_SEED, text, len); /* one text, one checksum (inv. 4) */
     /* Where the text goes in every area in use; refuse if it does not fit (inv. 1, 2). */
     for (size_t k = 0; k < nmember; k++) {
         struct pvdev *pd = member[k];
@@ -692,7 +694,7 @@ static int do_commit(struct keel_lvm_store *s, struct keel_lvm_vg *vg, const cha
                 } else {
                     m->h.slot[0].offset = offs[k][i];
                     m->h.slot[0].size = len;
-                    m->h.slot[0].checksum = keel_lvm_crc(KEEL_LVM_CRC_SEED, text, len);
+                    m->h.slot[0].checksum = crc;
                     m->h.slot[0].flags = 0;
                     m->state = MDA_OK;
                 }

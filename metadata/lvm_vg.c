@@ -771,6 +771,33 @@ fail:
 
 /* ---- validation ---- */
 
+static int cmp_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Two LVs with one name, found by sorting (a VG may hold thousands of LVs). */
+static int check_unique_names(const struct keel_lvm_vg *vg, struct keel_error *err)
+{
+    const char **names;
+    int rc = 0;
+
+    if (vg->nlvs < 2)
+        return 0;
+    names = malloc(vg->nlvs * sizeof(*names));
+    if (names == NULL)
+        return keel_error_set(err, KEEL_E_NOMEM, ENOMEM, "out of memory");
+    for (size_t l = 0; l < vg->nlvs; l++)
+        names[l] = vg->lvs[l].name;
+    qsort(names, vg->nlvs, sizeof(*names), cmp_name);
+    for (size_t l = 1; l < vg->nlvs && rc == 0; l++)
+        if (strcmp(names[l - 1], names[l]) == 0)
+            rc = keel_error_set(err, KEEL_E_CORRUPT, 0, "VG %s: two LVs named %s", vg->name,
+                                names[l]);
+    free(names);
+    return rc;
+}
+
 int keel_lvm_vg_validate(const struct keel_lvm_vg *vg, struct keel_error *err)
 {
     uint8_t **used = NULL;
@@ -785,6 +812,8 @@ int keel_lvm_vg_validate(const struct keel_lvm_vg *vg, struct keel_error *err)
     for (size_t i = 0; i < vg->tags.n; i++)
         if (keel_lvm_check_tag(vg->tags.v[i], err) != 0)
             return keel_error_prefix(err, "VG %s", vg->name);
+    if (check_unique_names(vg, err) != 0)
+        return -1;
     used = calloc(vg->npvs ? vg->npvs : 1, sizeof(*used));
     if (used == NULL)
         return keel_error_set(err, KEEL_E_NOMEM, ENOMEM, "out of memory");
@@ -817,12 +846,6 @@ int keel_lvm_vg_validate(const struct keel_lvm_vg *vg, struct keel_error *err)
             keel_error_set(err, KEEL_E_CORRUPT, 0, "VG %s: LV %s: invalid id", vg->name, lv->name);
             goto out;
         }
-        for (size_t k = 0; k < l; k++)
-            if (strcmp(vg->lvs[k].name, lv->name) == 0) {
-                keel_error_set(err, KEEL_E_CORRUPT, 0, "VG %s: two LVs named %s", vg->name,
-                               lv->name);
-                goto out;
-            }
         for (size_t t = 0; t < lv->tags.n; t++)
             if (keel_lvm_check_tag(lv->tags.v[t], err) != 0) {
                 keel_error_prefix(err, "VG %s: LV %s", vg->name, lv->name);

@@ -506,7 +506,7 @@ static int find_end(struct keel_blockdev *dev, struct grow *g, struct keel_error
         return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
     g->end = 0;
     for (uint64_t bi = g->table_len; bi-- > 0 && g->end == 0 && rc == 0;) {
-        uint64_t off;
+        uint64_t off = 0;
 
         rc = block_at(g, bi, &off, err);
         if (rc != 0 || off == 0)

@@ -93,7 +93,7 @@ static size_t parse_dump(const char *out, struct row *rows, size_t max)
     return n;
 }
 
-static char *run_ok(const char *const argv[])
+__attribute__((noinline)) static char *run_ok(const char *const argv[])
 {
     struct keel_error err = KEEL_ERROR_INIT;
     char *out = NULL;

@@ -306,6 +306,23 @@ START_TEST(vg_parse_refusals)
 {
     struct keel_error err = KEEL_ERROR_INIT;
 
+    /* Two LVs with one name (validate sorts the names to find them). */
+    {
+        size_t len;
+        char *text = slurp("vg_ex.txt", &len);
+        struct keel_lvm_vg *vg = NULL;
+
+        ck_assert_int_eq(keel_lvm_vg_parse(text, len, &vg, &err), 0);
+        ck_assert_uint_ge(vg->nlvs, 2);
+        free(vg->lvs[1].name);
+        vg->lvs[1].name = strdup(vg->lvs[0].name);
+        ck_assert_int_eq(keel_lvm_vg_validate(vg, &err), -1);
+        ck_assert_int_eq(err.code, KEEL_E_CORRUPT);
+        ck_assert_str_eq(err.msg, "VG vg_ex: two LVs named lv1");
+        keel_lvm_vg_free(vg);
+        free(text);
+    }
+
     /* lv2 moved onto lv1's extents. */
     ck_assert_int_eq(parse_modified("\"pv0\", 2\n", "\"pv0\", 1\n", &err), -1);
     ck_assert_int_eq(err.code, KEEL_E_CORRUPT);
