@@ -24,6 +24,9 @@ int keel_vol_file_lookup(struct keel_sd *sd, const char *img_hint, const char *v
                          struct keel_vol_entry *e, struct keel_error *err);
 int keel_vol_file_image_used(struct keel_sd *sd, const char *img, bool *used,
                              struct keel_error *err);
+/* Is there a file <vol> (or <vol>.meta) in image directory img? */
+int keel_vol_file_exists_in(struct keel_sd *sd, const char *img, const char *vol, bool *there,
+                            struct keel_error *err);
 int keel_vol_file_write_md(struct keel_sd *sd, const char *image, const char *vol,
                            const struct keel_vol_md *md, struct keel_error *err);
 int keel_vol_file_remove(struct keel_sd *sd, const struct keel_vol_entry *e,

@@ -129,10 +129,19 @@ static int check_create(struct keel_sd *sd, const struct keel_vol_create *c,
         return keel_error_set(err, KEEL_E_INVAL, 0,
                               "sparse raw volumes are not allowed on block domains");
     if (c->uuid != NULL) {
-        if (lookup(sd, c->image, c->uuid, &e, &e2) == 0)
+        /* Block: LV names are the VG's; file: the image directory, as VDSM checks. */
+        bool there = false;
+
+        if (keel_sd_is_block(sd)) {
+            if (lookup(sd, c->image, c->uuid, &e, &e2) == 0)
+                there = true;
+            else if (e2.code != KEEL_E_NOENT)
+                return keel_error_copy(err, &e2);
+        } else if (keel_vol_file_exists_in(sd, c->image, c->uuid, &there, err) != 0) {
+            return -1;
+        }
+        if (there)
             return keel_error_set(err, KEEL_E_EXIST, 0, "volume %s exists already", c->uuid);
-        if (e2.code != KEEL_E_NOENT)
-            return keel_error_copy(err, &e2);
     }
     if (c->parent != NULL) {
         struct keel_vol_entry *p = parent;

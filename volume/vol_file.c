@@ -233,6 +233,20 @@ int keel_vol_file_lookup(struct keel_sd *sd, const char *img_hint, const char *v
     return 0;
 }
 
+int keel_vol_file_exists_in(struct keel_sd *sd, const char *img, const char *vol, bool *there,
+                            struct keel_error *err)
+{
+    char p[512];
+
+    vpath(p, sizeof(p), sd, img, vol, "");
+    if (keel_fs_exists(keel_sd_fs(sd), p, there, err) != 0)
+        return -1;
+    if (*there)
+        return 0;
+    vpath(p, sizeof(p), sd, img, vol, ".meta");
+    return keel_fs_exists(keel_sd_fs(sd), p, there, err);
+}
+
 int keel_vol_file_image_used(struct keel_sd *sd, const char *img, bool *used,
                              struct keel_error *err)
 {
