@@ -8,7 +8,7 @@
  *   keel-storage volume info [--json] [--domain SD] --volume VOL URL...
  *   keel-storage volume list [--json] [--domain SD] URL...
  *   keel-storage volume delete [--force] [--domain SD] --volume VOL URL...
- *   keel-storage volume extend --size SIZE [--domain SD] --volume VOL URL...
+ *   keel-storage volume extend [--size SIZE] [--lv-size SIZE] [--domain SD] --volume VOL URL...
  *   keel-storage image chain [--json] [--domain SD] [--image IMG] URL...
  */
 #include <getopt.h>
@@ -33,14 +33,16 @@ static void usage(FILE *f)
             "       keel-storage volume info [--json] [--domain SD] --volume VOL URL...\n"
             "       keel-storage volume list [--json] [--domain SD] URL...\n"
             "       keel-storage volume delete [--force] [--domain SD] --volume VOL URL...\n"
-            "       keel-storage volume extend --size SIZE [--domain SD] --volume VOL URL...\n"
+            "       keel-storage volume extend [--size SIZE] [--lv-size SIZE] [--domain SD]\n"
+            "              --volume VOL URL...\n"
             "       keel-storage image chain [--json] [--domain SD] [--image IMG] URL...\n"
             "\n"
             "SIZE: bytes, or with a suffix K, M, G, T (powers of 1024).  A volume with a\n"
             "parent is a snapshot layer (cow); a parent in another image must be a\n"
             "template (created with --template).  'volume list' shows leftovers of\n"
             "interrupted operations (status LEFTOVER, ILLEGAL): remove them with\n"
-            "'volume delete'.  keel-storage takes no lease: do not use it on a domain a\n"
+            "'volume delete'.  --size grows the capacity the guest sees, --lv-size the LV\n"
+            "of a thin block volume.  keel-storage takes no lease: do not use it on a domain a\n"
             "running data center uses.\n");
 }
 
@@ -117,6 +119,7 @@ static int parse(int argc, char **argv, struct opts *o)
         { "format", required_argument, NULL, 'f' }, { "size", required_argument, NULL, 's' },
         { "parent", required_argument, NULL, 'p' }, { "preallocated", no_argument, NULL, 'P' },
         { "initial-size", required_argument, NULL, 'I' },
+        { "lv-size", required_argument, NULL, 'I' },
         { "description", required_argument, NULL, 'D' },
         { "volume", required_argument, NULL, 'v' }, { "force", no_argument, NULL, 'F' },
         { "template", no_argument, NULL, 'T' },     { "help", no_argument, NULL, 'h' },
@@ -223,11 +226,15 @@ static int run_volume(const char *verb, struct opts *o, struct keel_sd *sd)
         return 0;
     }
     if (strcmp(verb, "extend") == 0) {
-        if (o->size == 0) {
-            fprintf(stderr, "keel-storage volume extend: --size is required\n");
+        if (o->size == 0 && o->initial == 0) {
+            fprintf(stderr, "keel-storage volume extend: --size or --lv-size is required\n");
             return 2;
         }
-        if (keel_vol_extend(sd, o->volume, o->size, &err) != 0) {
+        if (o->initial != 0 && keel_vol_extend_lv(sd, o->volume, o->initial, &err) != 0) {
+            fprintf(stderr, "keel-storage volume extend: %s\n", err.msg);
+            return 1;
+        }
+        if (o->size != 0 && keel_vol_extend(sd, o->volume, o->size, &err) != 0) {
             fprintf(stderr, "keel-storage volume extend: %s\n", err.msg);
             return 1;
         }

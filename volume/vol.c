@@ -401,3 +401,25 @@ int keel_vol_extend(struct keel_sd *sd, const char *vol, uint64_t capacity,
         return keel_error_prefix(err, "volume %s", vol);
     return 0;
 }
+
+int keel_vol_extend_lv(struct keel_sd *sd, const char *vol, uint64_t size,
+                       struct keel_error *err)
+{
+    struct keel_vol_entry e;
+
+    if (!keel_sd_is_block(sd))
+        return keel_error_set(err, KEEL_E_INVAL, 0, "volume %s: only block volumes have an LV",
+                              vol);
+    if (keel_vol_info(sd, vol, &e, err) != 0)
+        return -1;
+    if (e.status != KEEL_VOL_OK)
+        return keel_error_set(err, KEEL_E_INVAL, 0, "volume %s is not LEGAL", vol);
+    if (size < e.size)
+        return keel_error_set(err, KEEL_E_INVAL, 0, "volume %s: the LV has %llu bytes already",
+                              vol, (unsigned long long)e.size);
+    if (size == e.size)
+        return 0;
+    if (keel_vol_block_resize_lv(sd, &e, size, err) != 0)
+        return keel_error_prefix(err, "volume %s", vol);
+    return 0;
+}

@@ -116,6 +116,14 @@ int keel_vol_delete(struct keel_sd *sd, const char *vol, bool force, struct keel
 int keel_vol_extend(struct keel_sd *sd, const char *vol, uint64_t capacity,
                     struct keel_error *err);
 
+/*
+ * Grow the LV of a block volume to `size` bytes (rounded up to extents),
+ * the capacity unchanged: what the SPM does when a thin qcow2 volume
+ * fills up.  KEEL_E_INVAL on file domains and for a smaller size.
+ */
+int keel_vol_extend_lv(struct keel_sd *sd, const char *vol, uint64_t size,
+                       struct keel_error *err);
+
 /* Set the legality (LEGAL after a verified copy, ILLEGAL before deleting). */
 int keel_vol_set_legality(struct keel_sd *sd, const char *vol, enum keel_vol_legality l,
                           struct keel_error *err);
