@@ -381,6 +381,30 @@ uint64_t keel_delta_generation(const struct keel_delta *d)
     return d->rec.owner_generation;
 }
 
+uint64_t keel_delta_host_id(const struct keel_delta *d)
+{
+    return d->host_id;
+}
+
+int keel_delta_read_host(struct keel_delta *d, uint64_t host_id, struct keel_sanlock_leader *l,
+                         struct keel_error *err)
+{
+    unsigned char *buf;
+    int rc;
+
+    if (host_id < 1 || host_id > MAX_HOSTS)
+        return keel_error_set(err, KEEL_E_INVAL, 0, "host id %" PRIu64 " is not in 1..%d",
+                              host_id, MAX_HOSTS);
+    buf = keel_aligned_alloc(4096, 4096);
+    if (buf == NULL)
+        return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
+    rc = read_sector(d, host_id, buf, err);
+    if (rc == 0)
+        rc = decode(d, buf, host_id, l, err);
+    free(buf);
+    return rc;
+}
+
 void keel_delta_stop(struct keel_delta *d)
 {
     stop_thread(d);

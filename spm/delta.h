@@ -98,8 +98,17 @@ bool keel_delta_valid(struct keel_delta *d, uint64_t *left_ms);
 /* The state of another host id, from the last area read. */
 enum keel_host_state keel_delta_host_state(struct keel_delta *d, uint64_t host_id);
 
-/* The generation we hold the id with. */
+/* The generation we hold the id with, and the id. */
 uint64_t keel_delta_generation(const struct keel_delta *d);
+uint64_t keel_delta_host_id(const struct keel_delta *d);
+
+/*
+ * Read another host's delta record now (owner id, generation, timestamp,
+ * name), from the lockspace this lease is in.
+ */
+struct keel_sanlock_leader;
+int keel_delta_read_host(struct keel_delta *d, uint64_t host_id, struct keel_sanlock_leader *l,
+                         struct keel_error *err);
 
 /* Stop renewing and free the id (timestamp 0).  d stays to be freed. */
 int keel_delta_release(struct keel_delta *d, struct keel_error *err);
