@@ -267,6 +267,11 @@ int keel_paxos_release(struct keel_delta *me, struct keel_blockdev *dev, uint64_
 
     if (read_area(&c, err) != 0)
         goto out;
+    if (c.id > c.area.ndblocks) {
+        keel_error_set(err, KEEL_E_INVAL, 0, "resource %s:%s: host id %" PRIu64 " is beyond its "
+                       "%" PRIu64 " hosts", lockspace, resource, c.id, c.area.ndblocks);
+        goto out;
+    }
     mine = c.area.dblocks[c.id - 1];
     mine.flags |= KEEL_SANLOCK_DBLOCK_RELEASED;
     if (write_dblock(&c, &mine, err) != 0)
