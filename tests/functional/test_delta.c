@@ -106,6 +106,17 @@ START_TEST(host_ids)
     expect_field(file, 1, "owner_generation", "1");
     expect_field(file, 2, "resource_name", "hostB.keel");
     ck_assert(keel_delta_valid(a, NULL));
+    /* sanlock direct dump lists the joined hosts of the lockspace. */
+    {
+        char *area = keel_strdup_printf("%s:0:1048576", file), *out = NULL;
+        const char *argv[] = { "sanlock", "direct", "dump", area, NULL };
+
+        ck_assert_msg(keel_lab_run_ok(argv, NULL, &out, &err) == 0, "%s", err.msg);
+        ck_assert_msg(strstr(out, LS) != NULL && strstr(out, "hostA.keel") != NULL &&
+                      strstr(out, "hostB.keel") != NULL, "sanlock dump:\n%s", out);
+        free(out);
+        free(area);
+    }
 
     /* C cannot take host 1 while A renews it. */
     t0 = keel_now_ns();

@@ -205,6 +205,18 @@ START_TEST(spm_lease)
         fprintf(stderr, "test_spm_lease: takeover %.1f s after the owner stalled (N = 1 s, "
                         "slack 2 s: dead after 10 s without a renewal)\n", (double)took / 1e9);
         ck_assert_uint_eq(o.lver, lver + 2);
+        {
+            /* sanlock direct dump of the resource shows SDM owned by host 2. */
+            char *area = keel_strdup_printf("%s:%llu:1048576", file, (unsigned long long)MiB);
+            const char *argv[] = { "sanlock", "direct", "dump", area, NULL };
+            char *out = NULL;
+
+            ck_assert_msg(keel_lab_run_ok(argv, NULL, &out, &err) == 0, "%s", err.msg);
+            ck_assert_msg(strstr(out, " SDM ") != NULL && strstr(out, " 0002 ") != NULL,
+                          "sanlock dump:\n%s", out);
+            free(out);
+            free(area);
+        }
         v = sdm_field(file, "owner_id");
         if (strcmp(v, "2") != 0) {
             char *area = keel_strdup_printf("%s:%llu:1048576", file, (unsigned long long)MiB);
