@@ -17,14 +17,6 @@ void keel_chain_release(struct keel_chain *c)
     memset(c, 0, sizeof(*c));
 }
 
-static const struct keel_vol_entry *find(const struct keel_vol_list *l, const char *vol)
-{
-    for (size_t i = 0; i < l->n; i++)
-        if (strcmp(l->v[i].uuid, vol) == 0)
-            return &l->v[i];
-    return NULL;
-}
-
 /* The backing file names parent, in the bare or the older ../img/vol form. */
 static bool backing_names(const char *backing, const char *parent)
 {
@@ -138,7 +130,7 @@ int keel_image_chain(struct keel_sd *sd, const char *img, struct keel_chain *out
         if (strcmp(v->md.parent, KEEL_BLANK_UUID) == 0)
             break;
         {
-            const struct keel_vol_entry *p = find(&l, v->md.parent);
+            const struct keel_vol_entry *p = keel_vol_list_find(&l, v->md.parent);
 
             if (p == NULL || !p->has_md) {
                 keel_error_set(err, KEEL_E_CORRUPT, 0, "image %s: volume %s's parent %s does "

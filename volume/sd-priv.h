@@ -42,6 +42,33 @@ int keel_sd_init_leases(const struct keel_sd_area *ids, const struct keel_sd_are
 int keel_sd_format_xleases(const struct keel_sd_area *xleases, const char *sd_uuid,
                            uint64_t alignment, struct keel_error *err);
 
+/* A file of a file domain seen as a block device of 512-byte blocks. */
+struct keel_sd_file_view {
+    struct keel_file *file;
+    struct keel_sd_area area;      /* the file's block view, offset 0, its size */
+};
+
+/*
+ * Open path with flags (mode 0660 when created), grow or cut it to `size`
+ * first when size > 0, and open its block view.
+ */
+int keel_sd_view_open(struct keel_fs *fs, const char *path, unsigned flags, uint64_t size,
+                      struct keel_sd_file_view *v, struct keel_error *err);
+/* Flush the view, fsync and close the file; the first error wins. */
+int keel_sd_view_close(struct keel_sd_file_view *v, struct keel_error *err);
+
+/*
+ * The LV `name` of a block domain as a byte range on its LUN: its first
+ * segment (where qcow2 metadata and metadata slots live), or, with whole,
+ * the LV only if it is that one segment.  Linear LVs only.
+ */
+int keel_sd_lv_area(struct keel_lvm_store *st, const char *name, bool whole,
+                    struct keel_sd_area *a, struct keel_error *err);
+/* metadata, ids, leases, inbox, outbox, xleases, master, keel_journal. */
+bool keel_sd_is_special_lv(const char *name);
+/* This host's name for LVM's creation_host (gethostname, else "keel"). */
+const char *keel_sd_host_name(char *buf, size_t cap);
+
 /* The kind-specific halves of sd.h's functions (sd_file.c, sd_block.c). */
 int keel_sd_write_md_file(struct keel_sd *sd, const struct keel_sd_md *md,
                           struct keel_error *err);

@@ -53,7 +53,15 @@ static const struct special_lv special_lvs[] = {
     { KEEL_SD_JOURNAL, 1 },
 };
 
-static const char *host_name(char *buf, size_t cap)
+bool keel_sd_is_special_lv(const char *name)
+{
+    for (size_t i = 0; i < sizeof(special_lvs) / sizeof(special_lvs[0]); i++)
+        if (strcmp(name, special_lvs[i].name) == 0)
+            return true;
+    return false;
+}
+
+const char *keel_sd_host_name(char *buf, size_t cap)
 {
     if (gethostname(buf, cap) != 0)
         keel_strlcpy(buf, "keel", cap);
@@ -61,9 +69,8 @@ static const char *host_name(char *buf, size_t cap)
     return buf;
 }
 
-/* The single-segment LV `name` as a byte range on its LUN. */
-static int lv_area(struct keel_lvm_store *st, const char *name, struct keel_sd_area *a,
-                   struct keel_error *err)
+int keel_sd_lv_area(struct keel_lvm_store *st, const char *name, bool whole,
+                    struct keel_sd_area *a, struct keel_error *err)
 {
     const struct keel_lvm_vg *vg = keel_lvm_store_vg(st);
     const struct keel_lvm_lv *lv = keel_lvm_vg_find_lv(vg, name);
@@ -71,9 +78,11 @@ static int lv_area(struct keel_lvm_store *st, const char *name, struct keel_sd_a
 
     if (lv == NULL)
         return keel_error_set(err, KEEL_E_NOENT, 0, "LV %s is missing", name);
-    if (lv->nsegs != 1 || lv->segs[0].stripe_count != 1)
+    if (whole && lv->nsegs != 1)
         return keel_error_set(err, KEEL_E_UNSUPPORTED, 0, "LV %s is not one linear segment",
                               name);
+    if (lv->nsegs == 0 || lv->segs[0].stripe_count != 1)
+        return keel_error_set(err, KEEL_E_UNSUPPORTED, 0, "LV %s is not linear", name);
     pv = lv->segs[0].stripes[0].pv;
     pe = lv->segs[0].stripes[0].pe;
     a->dev = keel_lvm_store_pv_dev(st, pv);
@@ -245,14 +254,14 @@ static int make_master_fs(const struct keel_sd_area *a, struct keel_error *err)
 static int init_areas(struct keel_sd *sd, struct keel_error *err)
 {
     struct keel_sd_area md, ids, leases, xleases, inbox, outbox, master;
+    const struct { const char *name; struct keel_sd_area *a; } areas[] = {
+        { "metadata", &md }, { "ids", &ids },       { "leases", &leases }, { "xleases", &xleases },
+        { "inbox", &inbox }, { "outbox", &outbox }, { "master", &master },
+    };
 
-    if (lv_area(sd->vg, "metadata", &md, err) != 0 || lv_area(sd->vg, "ids", &ids, err) != 0 ||
-        lv_area(sd->vg, "leases", &leases, err) != 0 ||
-        lv_area(sd->vg, "xleases", &xleases, err) != 0 ||
-        lv_area(sd->vg, "inbox", &inbox, err) != 0 ||
-        lv_area(sd->vg, "outbox", &outbox, err) != 0 ||
-        lv_area(sd->vg, "master", &master, err) != 0)
-        return -1;
+    for (size_t i = 0; i < sizeof(areas) / sizeof(areas[0]); i++)
+        if (keel_sd_lv_area(sd->vg, areas[i].name, true, areas[i].a, err) != 0)
+            return -1;
     /* The V5 volume metadata area starts at 1 MiB; VDSM zeroes 17 MiB. */
     if (keel_blockdev_write_zeroes(md.dev, md.offset, KEEL_SD_MD_LV_ZEROED, err) != 0 ||
         keel_blockdev_write_zeroes(inbox.dev, inbox.offset, KEEL_SD_MAILBOX_ZEROED, err) != 0 ||
@@ -315,7 +324,7 @@ int keel_sd_create_block(struct keel_blockdev *const *devs, size_t ndevs,
     if (total < KEEL_SD_MIN_BLOCK_SIZE)
         return keel_error_set(err, KEEL_E_NOSPC, 0, "storage domain %s: the LUNs hold %" PRIu64
                               " MiB; a block domain needs at least 10 GiB", uuid, total / MIB);
-    host_name(host, sizeof(host));
+    keel_sd_host_name(host, sizeof(host));
     opts.host = host;
 
     /* 1. */
@@ -392,7 +401,8 @@ int keel_sd_open_block(struct keel_blockdev *const *devs, size_t ndevs, const ch
 
     if (sd_uuid != NULL && !keel_uuid_valid(sd_uuid))
         return keel_error_set(err, KEEL_E_INVAL, 0, "\"%s\" is not a domain UUID", sd_uuid);
-    if (keel_lvm_store_open(devs, ndevs, sd_uuid, host_name(host, sizeof(host)), &st, err) != 0)
+    keel_sd_host_name(host, sizeof(host));
+    if (keel_lvm_store_open(devs, ndevs, sd_uuid, host, &st, err) != 0)
         return sd_uuid ? keel_error_prefix(err, "storage domain %s", sd_uuid) : -1;
     vg = keel_lvm_store_vg(st);
     if (!keel_lvm_strlist_has(&vg->tags, KEEL_SD_VG_TAG)) {

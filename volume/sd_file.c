@@ -116,45 +116,45 @@ static int make_file(struct keel_fs *fs, const char *sd, const char *name, uint6
     return rc;
 }
 
-/* An area over a whole file, grown to `size` first; close with area_close. */
-struct file_area {
-    struct keel_file *file;
-    struct keel_sd_area area;
-};
-
-static int area_open(struct keel_fs *fs, const char *sd, const char *name, uint64_t size,
-                     unsigned block_size, struct file_area *fa, struct keel_error *err)
+int keel_sd_view_open(struct keel_fs *fs, const char *path, unsigned flags, uint64_t size,
+                      struct keel_sd_file_view *v, struct keel_error *err)
 {
-    char p[512];
-
-    memset(fa, 0, sizeof(*fa));
-    fs_path(p, sizeof(p), sd, name);
-    if (keel_file_open(fs, p, KEEL_O_RDWR | KEEL_O_SYNC, 0660, &fa->file, err) != 0)
+    memset(v, 0, sizeof(*v));
+    if (keel_file_open(fs, path, flags, 0660, &v->file, err) != 0)
         return -1;
-    if (keel_file_truncate(fa->file, size, err) != 0 ||
-        keel_blockdev_open_file(fa->file, block_size, &fa->area.dev, err) != 0) {
-        keel_file_close(fa->file, NULL);
-        fa->file = NULL;
+    if ((size > 0 && keel_file_truncate(v->file, size, err) != 0) ||
+        keel_blockdev_open_file(v->file, 512, &v->area.dev, err) != 0) {
+        keel_file_close(v->file, NULL);
+        v->file = NULL;
         return -1;
     }
-    fa->area.offset = 0;
-    fa->area.size = size;
+    v->area.size = keel_blockdev_size(v->area.dev);
     return 0;
 }
 
-static int area_close(struct file_area *fa, struct keel_error *err)
+int keel_sd_view_close(struct keel_sd_file_view *v, struct keel_error *err)
 {
     int rc = 0;
 
-    if (fa->area.dev != NULL && keel_blockdev_flush(fa->area.dev, err) != 0)
+    if (v->area.dev != NULL && keel_blockdev_flush(v->area.dev, err) != 0)
         rc = -1;
-    keel_blockdev_close(fa->area.dev);
-    if (fa->file != NULL && keel_file_fsync(fa->file, rc == 0 ? err : NULL) != 0)
+    keel_blockdev_close(v->area.dev);
+    if (v->file != NULL && keel_file_fsync(v->file, rc == 0 ? err : NULL) != 0)
         rc = -1;
-    if (fa->file != NULL && keel_file_close(fa->file, rc == 0 ? err : NULL) != 0)
+    if (v->file != NULL && keel_file_close(v->file, rc == 0 ? err : NULL) != 0)
         rc = -1;
-    memset(fa, 0, sizeof(*fa));
+    memset(v, 0, sizeof(*v));
     return rc;
+}
+
+/* One of the domain's special files as an area, grown to `size` first. */
+static int area_open(struct keel_fs *fs, const char *sd, const char *name, uint64_t size,
+                     struct keel_sd_file_view *v, struct keel_error *err)
+{
+    char p[512];
+
+    fs_path(p, sizeof(p), sd, name);
+    return keel_sd_view_open(fs, p, KEEL_O_RDWR | KEEL_O_SYNC, size, v, err);
 }
 
 static int write_md(struct keel_fs *fs, const char *sd, const struct keel_sd_md *md,
@@ -183,7 +183,7 @@ int keel_sd_create_file(struct keel_fs *fs, const struct keel_sd_create *c,
                                          "dom_md/keel_journal" };
     struct keel_sd_md md;
     struct keel_sd_md_new nd = { 0 };
-    struct file_area ids, leases, xleases;
+    struct keel_sd_file_view ids, leases, xleases;
     char uuid[KEEL_UUID_LEN + 1], other[256], p[512];
     struct keel_sd *sd = NULL;
     const uint64_t align = UINT64_C(1) << 20;
@@ -227,11 +227,11 @@ int keel_sd_create_file(struct keel_fs *fs, const struct keel_sd_create *c,
         make_file(fs, uuid, "dom_md/outbox", KEEL_SD_MAILBOX_SIZE, err) != 0)
         goto fail_ctx;
     /* 3. */
-    if (area_open(fs, uuid, "dom_md/xleases", keel_sd_xleases_initial_size(align), 512,
+    if (area_open(fs, uuid, "dom_md/xleases", keel_sd_xleases_initial_size(align),
                   &xleases, err) != 0)
         goto fail_ctx;
     rc = keel_sd_format_xleases(&xleases.area, uuid, align, err);
-    if (area_close(&xleases, rc == 0 ? err : NULL) != 0 || rc != 0)
+    if (keel_sd_view_close(&xleases, rc == 0 ? err : NULL) != 0 || rc != 0)
         goto fail_ctx;
     /* 4., 5. */
     if (write_md(fs, uuid, &md, err) != 0)
@@ -240,16 +240,16 @@ int keel_sd_create_file(struct keel_fs *fs, const struct keel_sd_create *c,
     if (keel_fs_mkdir(fs, p, 0755, err) != 0)
         goto fail_ctx;
     /* 6. */
-    if (area_open(fs, uuid, "dom_md/ids", align, 512, &ids, err) != 0)
+    if (area_open(fs, uuid, "dom_md/ids", align, &ids, err) != 0)
         goto fail_ctx;
-    if (area_open(fs, uuid, "dom_md/leases", 2 * align, 512, &leases, err) != 0) {
-        area_close(&ids, NULL);
+    if (area_open(fs, uuid, "dom_md/leases", 2 * align, &leases, err) != 0) {
+        keel_sd_view_close(&ids, NULL);
         goto fail_ctx;
     }
     rc = keel_sd_init_leases(&ids.area, &leases.area, uuid, 512, align, err);
-    if (area_close(&ids, rc == 0 ? err : NULL) != 0)
+    if (keel_sd_view_close(&ids, rc == 0 ? err : NULL) != 0)
         rc = -1;
-    if (area_close(&leases, rc == 0 ? err : NULL) != 0)
+    if (keel_sd_view_close(&leases, rc == 0 ? err : NULL) != 0)
         rc = -1;
     if (rc != 0)
         goto fail_ctx;

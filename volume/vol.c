@@ -34,6 +34,16 @@ void keel_vol_list_release(struct keel_vol_list *l)
     l->n = 0;
 }
 
+/* Block: re-read the VG if another host (the SPM) moved it; once per operation. */
+static int refresh(struct keel_sd *sd, struct keel_error *err)
+{
+    bool changed;
+
+    if (!keel_sd_is_block(sd))
+        return 0;
+    return keel_lvm_store_refresh(keel_sd_vg(sd), &changed, err);
+}
+
 static int cmp_entry(const void *a, const void *b)
 {
     const struct keel_vol_entry *x = a, *y = b;
@@ -45,9 +55,11 @@ static int cmp_entry(const void *a, const void *b)
 int keel_vol_list(struct keel_sd *sd, struct keel_vol_list *out, struct keel_error *err)
 {
     struct keel_vol_list l = { 0 };
-    int rc = keel_sd_is_block(sd) ? keel_vol_block_list(sd, &l, err)
-                                  : keel_vol_file_list(sd, &l, err);
+    int rc = refresh(sd, err);
 
+    if (rc == 0)
+        rc = keel_sd_is_block(sd) ? keel_vol_block_list(sd, &l, err)
+                                  : keel_vol_file_list(sd, &l, err);
     if (rc != 0) {
         keel_vol_list_release(&l);
         return keel_error_prefix(err, "storage domain %s", keel_sd_info(sd)->uuid);
@@ -57,7 +69,7 @@ int keel_vol_list(struct keel_sd *sd, struct keel_vol_list *out, struct keel_err
     return 0;
 }
 
-static const struct keel_vol_entry *find(const struct keel_vol_list *l, const char *vol)
+const struct keel_vol_entry *keel_vol_list_find(const struct keel_vol_list *l, const char *vol)
 {
     for (size_t i = 0; i < l->n; i++)
         if (strcmp(l->v[i].uuid, vol) == 0)
@@ -65,17 +77,12 @@ static const struct keel_vol_entry *find(const struct keel_vol_list *l, const ch
     return NULL;
 }
 
-/* One volume without listing the domain: img_hint is where to look first. */
+/* One volume without listing the domain (after refresh): img_hint is where to look first. */
 static int lookup(struct keel_sd *sd, const char *img_hint, const char *vol,
                   struct keel_vol_entry *out, struct keel_error *err)
 {
-    if (keel_sd_is_block(sd)) {
-        bool changed;
-
-        if (keel_lvm_store_refresh(keel_sd_vg(sd), &changed, err) != 0)
-            return -1;
+    if (keel_sd_is_block(sd))
         return keel_vol_block_lookup(sd, vol, out, err);
-    }
     return keel_vol_file_lookup(sd, img_hint, vol, out, err);
 }
 
@@ -84,6 +91,8 @@ int keel_vol_info(struct keel_sd *sd, const char *vol, struct keel_vol_entry *ou
 {
     if (!keel_uuid_valid(vol))
         return keel_error_set(err, KEEL_E_INVAL, 0, "\"%s\" is not a volume UUID", vol);
+    if (refresh(sd, err) != 0)
+        return -1;
     return lookup(sd, NULL, vol, out, err);
 }
 
@@ -197,7 +206,7 @@ int keel_vol_create(struct keel_sd *sd, const struct keel_vol_create *c,
 
     cc.capacity = ROUND_UP(c->capacity, 4096); /* as VDSM rounds */
     n.c = &cc;
-    if (check_create(sd, &cc, &parent, &has_parent, err) != 0)
+    if (refresh(sd, err) != 0 || check_create(sd, &cc, &parent, &has_parent, err) != 0)
         goto out;
     n.parent = has_parent ? &parent : NULL;
     if (c->uuid != NULL)
@@ -276,7 +285,7 @@ int keel_vol_delete(struct keel_sd *sd, const char *vol, bool force, struct keel
 
     if (keel_vol_list(sd, &l, err) != 0)
         return -1;
-    e = find(&l, vol);
+    e = keel_vol_list_find(&l, vol);
     if (e == NULL) {
         keel_error_set(err, KEEL_E_NOENT, 0, "not found on storage domain %s",
                        keel_sd_info(sd)->uuid);
@@ -305,7 +314,7 @@ int keel_vol_delete(struct keel_sd *sd, const char *vol, bool force, struct keel
         goto out;
     /* The parent is a leaf again when this was its last child (invariant 3). */
     if (copy.has_md && strcmp(copy.md.parent, KEEL_BLANK_UUID) != 0) {
-        const struct keel_vol_entry *p = find(&l, copy.md.parent);
+        const struct keel_vol_entry *p = keel_vol_list_find(&l, copy.md.parent);
 
         if (p != NULL && p->has_md && p->md.role == KEEL_VOL_INTERNAL &&
             strcmp(p->image, copy.image) == 0 && count_children(&l, p->uuid, vol) == 0) {

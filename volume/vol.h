@@ -97,6 +97,8 @@ struct keel_vol_list {
  */
 int keel_vol_list(struct keel_sd *sd, struct keel_vol_list *out, struct keel_error *err);
 void keel_vol_list_release(struct keel_vol_list *l);
+/* The entry of volume vol in l (borrowed), or NULL. */
+const struct keel_vol_entry *keel_vol_list_find(const struct keel_vol_list *l, const char *vol);
 
 /* One volume; KEEL_E_NOENT when it does not exist. */
 int keel_vol_info(struct keel_sd *sd, const char *vol, struct keel_vol_entry *out,

@@ -34,17 +34,6 @@
 #define REMOVED_TAG "IU__remove_me_"
 #define MAX_SLOT 1947 /* leases LV: 2048 slots - 100 reserved - 1 */
 
-static const char *const special[] = { "metadata", "ids", "leases", "inbox", "outbox",
-                                       "xleases", "master", KEEL_SD_JOURNAL };
-
-static bool is_special(const char *name)
-{
-    for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); i++)
-        if (strcmp(name, special[i]) == 0)
-            return true;
-    return false;
-}
-
 /* The value of the tag of lv that starts with prefix, or NULL. */
 static const char *tag_value(const struct keel_lvm_lv *lv, const char *prefix)
 {
@@ -54,51 +43,44 @@ static const char *tag_value(const struct keel_lvm_lv *lv, const char *prefix)
     return NULL;
 }
 
-/* A single-segment LV as a byte range on its LUN. */
-static int lv_range(struct keel_sd *sd, const char *name, struct keel_blockdev **dev,
-                    uint64_t *offset, uint64_t *size, struct keel_error *err)
-{
-    struct keel_lvm_store *st = keel_sd_vg(sd);
-    const struct keel_lvm_vg *vg = keel_lvm_store_vg(st);
-    const struct keel_lvm_lv *lv = keel_lvm_vg_find_lv(vg, name);
-    uint32_t pv;
-
-    if (lv == NULL)
-        return keel_error_set(err, KEEL_E_NOENT, 0, "LV %s is missing", name);
-    if (lv->nsegs == 0 || lv->segs[0].stripe_count != 1)
-        return keel_error_set(err, KEEL_E_UNSUPPORTED, 0, "LV %s is not linear", name);
-    pv = lv->segs[0].stripes[0].pv;
-    *dev = keel_lvm_store_pv_dev(st, pv);
-    if (*dev == NULL)
-        return keel_error_set(err, KEEL_E_NOENT, 0, "LV %s: the LUN of PV %s was not given", name,
-                              vg->pvs[pv].id);
-    *offset = keel_lvm_store_pe_offset(st, pv, lv->segs[0].stripes[0].pe);
-    /* The first segment: qcow2 metadata and slots live there. */
-    *size = (uint64_t)lv->segs[0].extent_count * vg->extent_size * 512;
-    return 0;
-}
-
 static uint64_t lv_bytes(const struct keel_lvm_vg *vg, const struct keel_lvm_lv *lv)
 {
     return keel_lvm_lv_extents(lv) * vg->extent_size * 512;
+}
+
+/* Where metadata slot `slot` lives: the metadata LV's LUN and byte offset. */
+static int slot_at(struct keel_sd *sd, int slot, struct keel_blockdev **dev, uint64_t *at,
+                   struct keel_error *err)
+{
+    unsigned version = keel_sd_info(sd)->version >= 5 ? 5 : 4;
+    struct keel_sd_area a;
+
+    if (slot < 0)
+        return keel_error_set(err, KEEL_E_INTERNAL, 0, "no metadata slot");
+    if (keel_sd_lv_area(keel_sd_vg(sd), "metadata", false, &a, err) != 0)
+        return -1;
+    if (keel_vol_md_slot_offset(version, (unsigned)slot) + KEEL_VOL_MD_SIZE > a.size)
+        return keel_error_set(err, KEEL_E_RANGE, 0, "metadata slot %d is past the metadata LV",
+                              slot);
+    *dev = a.dev;
+    *at = a.offset + keel_vol_md_slot_offset(version, (unsigned)slot);
+    return 0;
 }
 
 static int read_slot(struct keel_sd *sd, int slot, struct keel_vol_md *md,
                      struct keel_error *err)
 {
     struct keel_blockdev *dev;
-    uint64_t off, size;
+    uint64_t at;
     unsigned char *buf;
     int rc;
 
-    if (lv_range(sd, "metadata", &dev, &off, &size, err) != 0)
+    if (slot_at(sd, slot, &dev, &at, err) != 0)
         return -1;
     buf = keel_aligned_alloc(4096, KEEL_VOL_MD_SIZE);
     if (buf == NULL)
         return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
-    rc = keel_blockdev_pread(dev, buf, KEEL_VOL_MD_SIZE,
-                             off + keel_vol_md_slot_offset(keel_sd_info(sd)->version, (unsigned)slot),
-                             err);
+    rc = keel_blockdev_pread(dev, buf, KEEL_VOL_MD_SIZE, at, err);
     if (rc == 0)
         rc = keel_vol_md_parse((const char *)buf, KEEL_VOL_MD_SIZE, md, err);
     free(buf);
@@ -122,25 +104,18 @@ int keel_vol_block_write_md(struct keel_sd *sd, int slot, const struct keel_vol_
                             bool sync, struct keel_error *err)
 {
     struct keel_blockdev *dev;
-    uint64_t off, size;
+    uint64_t at;
     unsigned char *buf;
-    unsigned version = keel_sd_info(sd)->version >= 5 ? 5 : 4;
     int rc;
 
-    if (slot < 0)
-        return keel_error_set(err, KEEL_E_INTERNAL, 0, "no metadata slot");
-    if (lv_range(sd, "metadata", &dev, &off, &size, err) != 0)
+    if (slot_at(sd, slot, &dev, &at, err) != 0)
         return -1;
-    if (keel_vol_md_slot_offset(version, (unsigned)slot) + KEEL_VOL_MD_SIZE > size)
-        return keel_error_set(err, KEEL_E_RANGE, 0, "metadata slot %d is past the metadata LV",
-                              slot);
     buf = keel_aligned_alloc(4096, KEEL_VOL_MD_SIZE);
     if (buf == NULL)
         return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
-    rc = keel_vol_md_format_slot(md, version, buf, err);
+    rc = keel_vol_md_format_slot(md, keel_sd_info(sd)->version >= 5 ? 5 : 4, buf, err);
     if (rc == 0)
-        rc = keel_blockdev_pwrite(dev, buf, KEEL_VOL_MD_SIZE,
-                                  off + keel_vol_md_slot_offset(version, (unsigned)slot), err);
+        rc = keel_blockdev_pwrite(dev, buf, KEEL_VOL_MD_SIZE, at, err);
     if (rc == 0 && sync)
         rc = keel_blockdev_flush(dev, err);
     free(buf);
@@ -196,17 +171,12 @@ static void build_entry(struct keel_sd *sd, const struct keel_lvm_vg *vg,
 
 int keel_vol_block_list(struct keel_sd *sd, struct keel_vol_list *l, struct keel_error *err)
 {
-    bool changed;
-    const struct keel_lvm_vg *vg;
+    const struct keel_lvm_vg *vg = keel_lvm_store_vg(keel_sd_vg(sd));
 
-    /* Another host (the SPM) may have changed the VG: re-read when the seqno moved. */
-    if (keel_lvm_store_refresh(keel_sd_vg(sd), &changed, err) != 0)
-        return -1;
-    vg = keel_lvm_store_vg(keel_sd_vg(sd));
     for (size_t i = 0; i < vg->nlvs; i++) {
         struct keel_vol_entry e;
 
-        if (is_special(vg->lvs[i].name) || !keel_uuid_valid(vg->lvs[i].name))
+        if (keel_sd_is_special_lv(vg->lvs[i].name) || !keel_uuid_valid(vg->lvs[i].name))
             continue;
         build_entry(sd, vg, &vg->lvs[i], &e);
         if (keel_vol_list_add(l, &e, err) != 0)
@@ -221,7 +191,7 @@ int keel_vol_block_lookup(struct keel_sd *sd, const char *vol, struct keel_vol_e
     const struct keel_lvm_vg *vg = keel_lvm_store_vg(keel_sd_vg(sd));
     const struct keel_lvm_lv *lv = keel_lvm_vg_find_lv(vg, vol);
 
-    if (lv == NULL || is_special(vol))
+    if (lv == NULL || keel_sd_is_special_lv(vol))
         return keel_error_set(err, KEEL_E_NOENT, 0, "volume %s: not found on storage domain %s",
                               vol, keel_sd_info(sd)->uuid);
     build_entry(sd, vg, lv, e);
@@ -254,7 +224,7 @@ static int free_slot(struct keel_sd *sd, struct keel_error *err)
         const char *md = tag_value(lv, "MD_");
         uint64_t n;
 
-        if (is_special(lv->name) || keel_lvm_strlist_has(&lv->tags, KEEL_VOL_TAG_INITIALIZING))
+        if (keel_sd_is_special_lv(lv->name) || keel_lvm_strlist_has(&lv->tags, KEEL_VOL_TAG_INITIALIZING))
             continue;
         if (md != NULL && keel_parse_u64(md, &n) == 0 && n <= MAX_SLOT)
             used[n] = true;
@@ -293,7 +263,8 @@ int keel_vol_block_create(struct keel_sd *sd, struct vol_new *n, struct keel_err
     struct keel_lvm_vg *vg;
     const struct keel_lvm_lv *lv;
     struct keel_blockdev *dev;
-    uint64_t off, lsize;
+    struct keel_sd_area leases;
+    uint64_t off;
     char mdt[16], put[64], iut[64], host[64];
     const char *tags[3] = { mdt, put, iut };
     int slot;
@@ -305,9 +276,7 @@ int keel_vol_block_create(struct keel_sd *sd, struct vol_new *n, struct keel_err
     snprintf(mdt, sizeof(mdt), "MD_%d", slot);
     snprintf(put, sizeof(put), "PU_%s", n->parent ? n->parent->uuid : KEEL_BLANK_UUID);
     snprintf(iut, sizeof(iut), "IU_%s", c->image);
-    if (gethostname(host, sizeof(host)) != 0)
-        keel_strlcpy(host, "keel", sizeof(host));
-    host[sizeof(host) - 1] = '\0';
+    keel_sd_host_name(host, sizeof(host));
     vg = keel_lvm_vg_dup(cur);
     if (vg == NULL)
         return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
@@ -347,13 +316,13 @@ int keel_vol_block_create(struct keel_sd *sd, struct vol_new *n, struct keel_err
     if (keel_lvm_store_commit(st, vg, "keel: create volume", err) != 0)
         return -1;
     /* 5. The lease (flushed with the LEGAL metadata, vol.c). */
-    if (lv_range(sd, "leases", &dev, &off, &lsize, err) != 0)
+    if (keel_sd_lv_area(st, "leases", false, &leases, err) != 0)
         return -1;
-    if ((uint64_t)(KEEL_VOL_RESERVED_LEASES + slot + 1) * si->alignment > lsize)
+    if ((uint64_t)(KEEL_VOL_RESERVED_LEASES + slot + 1) * si->alignment > leases.size)
         return keel_error_set(err, KEEL_E_NOSPC, 0, "no lease slot for metadata slot %d", slot);
-    return keel_sanlock_write_resource(dev, off + (uint64_t)(KEEL_VOL_RESERVED_LEASES + slot) *
-                                                      si->alignment,
-                                       si->uuid, n->uuid, si->block_size, si->alignment, err);
+    off = leases.offset + (uint64_t)(KEEL_VOL_RESERVED_LEASES + slot) * si->alignment;
+    return keel_sanlock_write_resource(leases.dev, off, si->uuid, n->uuid, si->block_size,
+                                       si->alignment, err);
 }
 
 int keel_vol_block_remove(struct keel_sd *sd, const struct keel_vol_entry *e,
@@ -382,8 +351,15 @@ int keel_vol_block_remove(struct keel_sd *sd, const struct keel_vol_entry *e,
 int keel_vol_block_payload_open(struct keel_sd *sd, const struct keel_vol_entry *e,
                                 struct keel_vol_payload *p, struct keel_error *err)
 {
+    struct keel_sd_area a;
+
     memset(p, 0, sizeof(*p));
-    return lv_range(sd, e->uuid, &p->dev, &p->offset, &p->size, err);
+    if (keel_sd_lv_area(keel_sd_vg(sd), e->uuid, false, &a, err) != 0)
+        return -1;
+    p->dev = a.dev;
+    p->offset = a.offset;
+    p->size = a.size;
+    return 0;
 }
 
 int keel_vol_block_resize_lv(struct keel_sd *sd, const struct keel_vol_entry *e, uint64_t size,

@@ -288,36 +288,27 @@ int keel_vol_file_write_md(struct keel_sd *sd, const char *image, const char *vo
     return keel_fs_write_file_atomic(keel_sd_fs(sd), p, text, len, 0660, err);
 }
 
-/* A file's block view, the file grown to `size` first when size > 0. */
+/* A payload file's block view (keel_sd_view_open), as a keel_vol_payload. */
 static int open_view(struct keel_fs *fs, const char *path, unsigned flags, uint64_t size,
                      struct keel_vol_payload *p, struct keel_error *err)
 {
+    struct keel_sd_file_view v;
+
     memset(p, 0, sizeof(*p));
-    if (keel_file_open(fs, path, flags, 0660, &p->file, err) != 0)
+    if (keel_sd_view_open(fs, path, flags, size, &v, err) != 0)
         return -1;
-    if ((size > 0 && keel_file_truncate(p->file, size, err) != 0) ||
-        keel_blockdev_open_file(p->file, 512, &p->dev, err) != 0) {
-        keel_file_close(p->file, NULL);
-        p->file = NULL;
-        return -1;
-    }
-    p->size = keel_blockdev_size(p->dev);
+    p->file = v.file;
+    p->dev = v.area.dev;
+    p->size = v.area.size;
     return 0;
 }
 
 static int close_view(struct keel_vol_payload *p, struct keel_error *err)
 {
-    int rc = 0;
+    struct keel_sd_file_view v = { .file = p->file, .area = { .dev = p->dev, .size = p->size } };
 
-    if (p->dev != NULL && keel_blockdev_flush(p->dev, err) != 0)
-        rc = -1;
-    keel_blockdev_close(p->dev);
-    if (p->file != NULL && keel_file_fsync(p->file, rc == 0 ? err : NULL) != 0)
-        rc = -1;
-    if (p->file != NULL && keel_file_close(p->file, rc == 0 ? err : NULL) != 0)
-        rc = -1;
     memset(p, 0, sizeof(*p));
-    return rc;
+    return keel_sd_view_close(&v, err);
 }
 
 /* Hard-link the template's files into the new image (VDSM's share()). */

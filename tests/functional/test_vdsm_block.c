@@ -168,11 +168,10 @@ static void slot(struct lab *l, int n, const char *img, const char *parent, cons
 
 static const struct keel_vol_entry *entry(const struct keel_vol_list *vl, const char *uuid)
 {
-    for (size_t i = 0; i < vl->n; i++)
-        if (strcmp(vl->v[i].uuid, uuid) == 0)
-            return &vl->v[i];
-    ck_abort_msg("Keel does not list volume %s", uuid);
-    return NULL;
+    const struct keel_vol_entry *e = keel_vol_list_find(vl, uuid);
+
+    ck_assert_msg(e != NULL, "Keel does not list volume %s", uuid);
+    return e;
 }
 
 START_TEST(keel_reads_vdsm_block_domain)
