@@ -9,6 +9,7 @@
 
 #include "common/cleanup.h"
 #include "common/strutil.h"
+#include "common/utf8.h"
 
 #define DEFAULT_RENEWAL 5
 #define DEFAULT_LEASETIME 60
@@ -18,74 +19,17 @@
 
 /* ---- UTF-8 ---- */
 
-/*
- * Decode one UTF-8 sequence at s[0..len): the code point into *cp, its
- * length as the result; 0 for an invalid sequence (overlong forms,
- * surrogates and values past U+10FFFF are invalid, as Python's decoder says).
- */
-static size_t utf8_next(const unsigned char *s, size_t len, uint32_t *cp)
-{
-    uint32_t c = s[0], min;
-    size_t n;
-
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if ((c & 0xe0) == 0xc0) {
-        n = 2, c &= 0x1f, min = 0x80;
-    } else if ((c & 0xf0) == 0xe0) {
-        n = 3, c &= 0x0f, min = 0x800;
-    } else if ((c & 0xf8) == 0xf0) {
-        n = 4, c &= 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (n > len)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        c = (c << 6) | (s[i] & 0x3f);
-    }
-    if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
-        return 0;
-    *cp = c;
-    return n;
-}
-
+/* Valid UTF-8 without NUL bytes: what a map's key or value may hold. */
 static bool utf8_valid(const char *s, size_t len)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    uint32_t cp;
-
-    for (size_t i = 0; i < len;) {
-        size_t n = utf8_next(p + i, len - i, &cp);
-
-        if (n == 0 || cp == 0)
-            return false;
-        i += n;
-    }
-    return true;
+    return keel_utf8_valid(s, len) && memchr(s, '\0', len) == NULL;
 }
 
 static void utf8_put(struct keel_strbuf *out, uint32_t cp)
 {
     char b[4];
-    size_t n;
 
-    if (cp < 0x80) {
-        b[0] = (char)cp, n = 1;
-    } else if (cp < 0x800) {
-        b[0] = (char)(0xc0 | (cp >> 6)), b[1] = (char)(0x80 | (cp & 0x3f)), n = 2;
-    } else if (cp < 0x10000) {
-        b[0] = (char)(0xe0 | (cp >> 12)), b[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
-        b[2] = (char)(0x80 | (cp & 0x3f)), n = 3;
-    } else {
-        b[0] = (char)(0xf0 | (cp >> 18)), b[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
-        b[2] = (char)(0x80 | ((cp >> 6) & 0x3f)), b[3] = (char)(0x80 | (cp & 0x3f)), n = 4;
-    }
-    keel_strbuf_add(out, b, n);
+    keel_strbuf_add(out, b, keel_utf8_encode(cp, b));
 }
 
 /* ---- the map ---- */
@@ -287,7 +231,7 @@ static void seal_form(const char *s, struct keel_strbuf *out)
 
     for (size_t i = 0; i < len;) {
         uint32_t cp;
-        size_t n = utf8_next(p + i, len - i, &cp);
+        size_t n = keel_utf8_next(p + i, len - i, &cp);
 
         if (n == 0) { /* not reached: the map holds UTF-8 only (invariant 3) */
             keel_strbuf_add(out, p + i, 1);
@@ -439,7 +383,7 @@ void keel_sd_md_tag_escape(const char *line, struct keel_strbuf *out)
 
     for (size_t i = 0; i < len;) {
         uint32_t cp;
-        size_t n = utf8_next(p + i, len - i, &cp);
+        size_t n = keel_utf8_next(p + i, len - i, &cp);
 
         if (n == 0) /* not UTF-8: escape the byte itself */
             cp = p[i], n = 1;

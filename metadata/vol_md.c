@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "common/strutil.h"
+#include "common/utf8.h"
 
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -66,54 +67,6 @@ unsigned keel_vol_md_first_slot(unsigned version)
 
 /* ---- UTF-8 and white space, as VDSM's Python sees them ---- */
 
-/*
- * The length of the UTF-8 sequence at s[0..len) and its code point in *cp,
- * or 0 when it is not valid.  Strict like Python's decoder: no overlong
- * forms, no surrogates, nothing past U+10FFFF.
- */
-static size_t utf8_seq(const unsigned char *s, size_t len, uint32_t *cp)
-{
-    unsigned char c = s[0];
-    uint32_t v, min;
-    size_t n;
-
-    if (c < 0x80) {
-        *cp = c;
-        return 1;
-    }
-    if (c >= 0xc2 && c <= 0xdf) {
-        n = 2, v = c & 0x1f, min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        n = 3, v = c & 0x0f, min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        n = 4, v = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len < n)
-        return 0;
-    for (size_t i = 1; i < n; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        v = v << 6 | (s[i] & 0x3f);
-    }
-    if (v < min || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff))
-        return 0;
-    *cp = v;
-    return n;
-}
-
-static bool utf8_valid(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    uint32_t cp;
-
-    for (size_t i = 0, n; i < len; i += n)
-        if ((n = utf8_seq(p + i, len - i, &cp)) == 0)
-            return false;
-    return true;
-}
-
 /* Characters, not bytes, in valid UTF-8. */
 static size_t utf8_chars(const char *s, size_t len)
 {
@@ -139,7 +92,7 @@ static bool py_space(uint32_t cp)
 static size_t space_at(const char *s, size_t len)
 {
     uint32_t cp;
-    size_t n = len > 0 ? utf8_seq((const unsigned char *)s, len, &cp) : 0;
+    size_t n = len > 0 ? keel_utf8_next((const unsigned char *)s, len, &cp) : 0;
 
     return n > 0 && py_space(cp) ? n : 0;
 }
@@ -357,7 +310,7 @@ static int bad_utf8(const char *p, size_t n, unsigned lineno, struct keel_error 
     size_t kn;
     int k;
 
-    if (eq != NULL && utf8_valid(p, (size_t)(eq - p))) {
+    if (eq != NULL && keel_utf8_valid(p, (size_t)(eq - p))) {
         kn = (size_t)(eq - p);
         strip(&p, &kn);
         if ((k = find_key(p, kn)) >= 0)
@@ -399,7 +352,7 @@ int keel_vol_md_parse(const char *text, size_t len, struct keel_vol_md *out,
             return keel_error_set(err, KEEL_E_FORMAT, 0, "volume metadata: NUL byte in line %u",
                                   lineno);
         /* VDSM decodes each line before it looks for EOF: "EOF\xff" is bad. */
-        if (!utf8_valid(line, n))
+        if (!keel_utf8_valid(line, n))
             return bad_utf8(line, n, lineno, err);
         if (n >= 3 && memcmp(line, "EOF", 3) == 0) {
             eof = true;
@@ -467,7 +420,7 @@ static int check_description(const char *d, struct keel_error *err)
         return keel_error_set(err, KEEL_E_INVAL, 0, "volume metadata: DESCRIPTION is not "
                               "terminated");
     n = (size_t)(nul - d);
-    if (!utf8_valid(d, n))
+    if (!keel_utf8_valid(d, n))
         return keel_error_set(err, KEEL_E_INVAL, 0, "volume metadata: DESCRIPTION is not "
                               "valid UTF-8");
     if (utf8_chars(d, n) > KEEL_VOL_MD_DESCRIPTION_MAX)
