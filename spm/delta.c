@@ -47,7 +47,7 @@ struct keel_delta {
     pthread_cond_t cond;
 };
 
-static uint64_t now_s(void)
+uint64_t keel_lease_now(void)
 {
     uint64_t s = keel_boottime_ns() / KEEL_NS_PER_S;
 
@@ -176,7 +176,7 @@ int keel_delta_acquire(struct keel_blockdev *dev, uint64_t offset, const char *l
     d->rec = cur;
     d->rec.owner_id = host_id;
     d->rec.owner_generation = cur.owner_generation + 1;
-    d->rec.timestamp = now_s();
+    d->rec.timestamp = keel_lease_now();
     d->rec.io_timeout = (uint16_t)d->n;
     keel_strlcpy(d->rec.resource_name, d->name, sizeof(d->rec.resource_name));
     if (write_mine(d, err) != 0)
@@ -251,7 +251,7 @@ int keel_delta_renew(struct keel_delta *d, struct keel_error *err)
     /* 1. The whole area: our record, and every other host's. */
     if (keel_blockdev_pread(d->dev, d->area, (size_t)d->align, d->offset, err) != 0)
         return -1;
-    read_at = now_s();
+    read_at = keel_lease_now();
     pthread_mutex_lock(&d->lock);
     note_hosts(d, read_at);
     pthread_mutex_unlock(&d->lock);
@@ -275,7 +275,7 @@ int keel_delta_renew(struct keel_delta *d, struct keel_error *err)
     }
 ours:
     /* 3. The new timestamp is taken before the write (invariant 3). */
-    ts = now_s();
+    ts = keel_lease_now();
     d->rec.timestamp = ts;
     if (write_mine(d, err) != 0)
         return -1;
@@ -291,7 +291,7 @@ static void *renewal(void *arg)
 
     pthread_mutex_lock(&d->lock);
     while (!d->stop && !d->lost) {
-        uint64_t due = d->last_success + 2 * d->n, t = now_s();
+        uint64_t due = d->last_success + 2 * d->n, t = keel_lease_now();
 
         if (t < due) {
             struct timespec ts;
@@ -355,7 +355,7 @@ enum keel_host_state keel_delta_host_state(struct keel_delta *d, uint64_t host_i
 {
     enum keel_host_state s;
     const struct host_status *h;
-    uint64_t t = now_s(), quiet;
+    uint64_t t = keel_lease_now(), quiet;
 
     if (host_id < 1 || host_id > MAX_HOSTS)
         return KEEL_HOST_FREE;

@@ -65,6 +65,9 @@ enum keel_host_state {
 
 const char *keel_host_state_name(enum keel_host_state s);
 
+/* A lease timestamp: this host's CLOCK_BOOTTIME in seconds, never 0 (0 is "free"). */
+uint64_t keel_lease_now(void);
+
 struct keel_delta;
 
 /*

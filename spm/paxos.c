@@ -22,13 +22,6 @@ struct ctx {
     struct keel_sanlock_resource area;
 };
 
-static uint64_t now_s(void)
-{
-    uint64_t s = keel_boottime_ns() / KEEL_NS_PER_S;
-
-    return s == 0 ? 1 : s;
-}
-
 static int read_area(struct ctx *c, struct keel_error *err)
 {
     keel_sanlock_resource_release(&c->area);
@@ -36,9 +29,9 @@ static int read_area(struct ctx *c, struct keel_error *err)
     return keel_sanlock_read_resource_area(c->dev, c->offset, c->ls, c->res, 0, 0, &c->area, err);
 }
 
-/* Write our dblock (the whole sector: the mode block stays zero, exclusive). */
-static int write_dblock(struct ctx *c, const struct keel_sanlock_dblock *d,
-                        struct keel_error *err)
+/* Write sector `index` of the area (0: leader, 2 + id - 1: a dblock), encoded by `encode`. */
+static int write_sector(struct ctx *c, uint64_t index, void (*encode)(const void *, unsigned char *),
+                        const void *rec, struct keel_error *err)
 {
     unsigned ss = c->area.sector_size;
     unsigned char *buf = keel_aligned_alloc(4096, ss > 4096 ? ss : 4096);
@@ -46,31 +39,35 @@ static int write_dblock(struct ctx *c, const struct keel_sanlock_dblock *d,
 
     if (buf == NULL)
         return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
-    memset(buf, 0, ss);
-    keel_sanlock_dblock_encode(d, buf);
-    rc = keel_blockdev_pwrite(c->dev, buf, ss, c->offset + (2 + c->id - 1) * ss, err);
+    memset(buf, 0, ss); /* a dblock's mode block stays zero: exclusive mode */
+    encode(rec, buf);
+    rc = keel_blockdev_pwrite(c->dev, buf, ss, c->offset + index * ss, err);
     if (rc == 0)
         rc = keel_blockdev_flush(c->dev, err);
     free(buf);
     return rc;
 }
 
+static void enc_dblock(const void *d, unsigned char *b)
+{
+    keel_sanlock_dblock_encode(d, b);
+}
+
+static void enc_leader(const void *l, unsigned char *b)
+{
+    keel_sanlock_leader_encode(l, b);
+}
+
+static int write_dblock(struct ctx *c, const struct keel_sanlock_dblock *d,
+                        struct keel_error *err)
+{
+    return write_sector(c, 2 + c->id - 1, enc_dblock, d, err);
+}
+
 static int write_leader(struct ctx *c, const struct keel_sanlock_leader *l,
                         struct keel_error *err)
 {
-    unsigned ss = c->area.sector_size;
-    unsigned char *buf = keel_aligned_alloc(4096, ss > 4096 ? ss : 4096);
-    int rc;
-
-    if (buf == NULL)
-        return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
-    memset(buf, 0, ss);
-    keel_sanlock_leader_encode(l, buf);
-    rc = keel_blockdev_pwrite(c->dev, buf, ss, c->offset, err);
-    if (rc == 0)
-        rc = keel_blockdev_flush(c->dev, err);
-    free(buf);
-    return rc;
+    return write_sector(c, 0, enc_leader, l, err);
 }
 
 /* Invariant 1: may we ballot against the current owner? */
@@ -193,7 +190,7 @@ int keel_paxos_acquire(struct keel_delta *me, struct keel_blockdev *dev, uint64_
         if (!chosen) {
             mine.inp = c.id;
             mine.inp2 = c.gen;
-            mine.inp3 = now_s();
+            mine.inp3 = keel_lease_now();
         }
         mine.bal = mbal;
         /* Phase 2. */
@@ -209,7 +206,7 @@ int keel_paxos_acquire(struct keel_delta *me, struct keel_blockdev *dev, uint64_
         l.timestamp = mine.inp3;
         l.write_id = c.id;
         l.write_generation = c.gen;
-        l.write_timestamp = now_s();
+        l.write_timestamp = keel_lease_now();
         if (!keel_delta_valid(me, NULL)) {
             keel_error_set(err, KEEL_E_PERM, 0, "resource %s:%s: our host id lease expired",
                            lockspace, resource);
@@ -284,7 +281,7 @@ int keel_paxos_release(struct keel_delta *me, struct keel_blockdev *dev, uint64_
         l.timestamp = 0;
         l.write_id = c.id;
         l.write_generation = c.gen;
-        l.write_timestamp = now_s();
+        l.write_timestamp = keel_lease_now();
         if (write_leader(&c, &l, err) != 0)
             goto out;
     }
