@@ -28,6 +28,7 @@
 #include "io/blockdev.h"
 #include "metadata/sanlock_fmt.h"
 #include "metadata/xleases.h"
+#include "tests/functional/sanlock_judge.h"
 #include "tests/harness/lab.h"
 
 #define MiB (UINT64_C(1) << 20)
@@ -93,37 +94,14 @@ static size_t parse_dump(const char *out, struct row *rows, size_t max)
     return n;
 }
 
-__attribute__((noinline)) static char *run_ok(const char *const argv[])
-{
-    struct keel_error err = KEEL_ERROR_INIT;
-    char *out = NULL;
-
-    ck_assert_msg(keel_lab_run_ok(argv, NULL, &out, &err) == 0, "%s", err.msg);
-    return out;
-}
-
-/* The value of "name value" in read_leader's output. */
-static const char *field(const char *out, const char *name, char *val, size_t n)
-{
-    char key[64];
-    const char *p;
-
-    snprintf(key, sizeof(key), "\n%s ", name);
-    p = strstr(out, key);
-    ck_assert_msg(p != NULL, "read_leader printed no %s:\n%s", name, out);
-    p += strlen(key);
-    snprintf(val, n, "%.*s", (int)strcspn(p, "\n"), p);
-    return val;
-}
-
 static void read_leader_ok(const char *kind, const char *spec, const char *const *want)
 {
     const char *argv[] = { "sanlock", "direct", "read_leader", kind, spec, NULL };
-    char *out = run_ok(argv), val[128];
+    char *out = sanlock_judge_run(argv), val[128];
 
     ck_assert_msg(strstr(out, "read_leader done 0") != NULL, "%s", out);
     for (size_t i = 0; want[i] != NULL; i += 2)
-        ck_assert_msg(strcmp(field(out, want[i], val, sizeof(val)), want[i + 1]) == 0,
+        ck_assert_msg(strcmp(sanlock_judge_field(out, want[i], val, sizeof(val)), want[i + 1]) == 0,
                       "read_leader %s %s: %s is %s, want %s", kind, spec, want[i], val,
                       want[i + 1]);
     free(out);
@@ -245,8 +223,8 @@ START_TEST(areas)
         const char *init2[] = { "sanlock", "direct", "init", "-r", s2, "-Z", zs, "-A", amib,
                                 NULL };
 
-        free(run_ok(init1));
-        free(run_ok(init2));
+        free(sanlock_judge_run(init1));
+        free(sanlock_judge_run(init2));
         free(s1);
         free(s2);
     }
@@ -259,7 +237,7 @@ START_TEST(areas)
     {
         const char *dump[] = { "sanlock", "direct", "dump", spec, "-f", "1", NULL };
 
-        o = run_ok(dump);
+        o = sanlock_judge_run(dump);
         n = parse_dump(o, rows, 8);
         ck_assert_msg(n == 1 && rows[0].fields == 8, "dump of leases:\n%s", o);
         ck_assert_uint_eq(rows[0].offset, align);
@@ -296,7 +274,7 @@ START_TEST(areas)
     {
         const char *dump[] = { "sanlock", "direct", "dump", ids, NULL };
 
-        o = run_ok(dump);
+        o = sanlock_judge_run(dump);
         ck_assert_msg(parse_dump(o, rows, 8) == 0, "dump of fresh ids:\n%s", o);
         free(o);
     }
@@ -323,7 +301,7 @@ START_TEST(areas)
         ck_assert_int_eq(keel_blockdev_pwrite(dev, sec, g->sector, 6 * g->sector, &err), 0);
         keel_blockdev_close(dev);
         free(sec);
-        o = run_ok(dump);
+        o = sanlock_judge_run(dump);
         n = parse_dump(o, rows, 8);
         ck_assert_msg(n == 1 && rows[0].fields == 6, "dump of ids:\n%s", o);
         ck_assert_uint_eq(rows[0].offset, 6 * g->sector);
@@ -423,7 +401,7 @@ START_TEST(ballot_records)
     {
         const char *dump[] = { "sanlock", "direct", "dump", spec, "-f", "2", NULL };
 
-        o = run_ok(dump);
+        o = sanlock_judge_run(dump);
         ck_assert_msg(parse_dump(o, rows, 4) == 1 && strcmp(rows[0].tail, "/5/1") == 0,
                       "dump -f 2:\n%s", o);
         ck_assert_msg(strstr(o, "dblock[0000] mbal 1 bal 1 inp 1 inp2 1 inp3 5271 lver 1 sum "
@@ -538,7 +516,7 @@ START_TEST(xleases_slots)
     {
         const char *dump[] = { "sanlock", "direct", "dump", spec, NULL };
 
-        o = run_ok(dump);
+        o = sanlock_judge_run(dump);
         n = parse_dump(o, rows, 8);
         ck_assert_msg(n == 2 && rows[0].fields == 7 && rows[1].fields == 7, "dump:\n%s", o);
         ck_assert_uint_eq(rows[0].offset, a);
@@ -568,7 +546,7 @@ START_TEST(xleases_slots)
     {
         const char *dump[] = { "sanlock", "direct", "dump", spec, NULL };
 
-        o = run_ok(dump);
+        o = sanlock_judge_run(dump);
         n = parse_dump(o, rows, 8);
         ck_assert_msg(n == 2 && rows[0].fields == 7 && rows[0].offset == a &&
                       strcmp(rows[0].lockspace, "") == 0 && strcmp(rows[0].resource, "") == 0 &&

@@ -21,6 +21,7 @@
 #include "io/blockdev.h"
 #include "metadata/sanlock_fmt.h"
 #include "spm/paxos.h"
+#include "tests/functional/sanlock_judge.h"
 #include "tests/harness/lab.h"
 
 #define MiB (UINT64_C(1) << 20)
@@ -76,18 +77,9 @@ static void *race(void *arg)
 
 static char *sdm_field(const char *file, const char *field)
 {
-    struct keel_error err = KEEL_ERROR_INIT;
     char *spec = keel_strdup_printf("%s:SDM:%s:%llu", LS, file, (unsigned long long)MiB);
-    const char *argv[] = { "sanlock", "direct", "read_leader", "-r", spec, NULL };
-    char *out = NULL, *key = keel_strdup_printf("\n%s ", field), *p, *v;
+    char *v = sanlock_judge_read_leader("-r", spec, field);
 
-    ck_assert_msg(keel_lab_run_ok(argv, NULL, &out, &err) == 0, "%s", err.msg);
-    p = strstr(out, key);
-    ck_assert_msg(p != NULL, "no %s in:\n%s", field, out);
-    p += strlen(key);
-    v = strndup(p, strcspn(p, "\n"));
-    free(out);
-    free(key);
     free(spec);
     return v;
 }

@@ -9,27 +9,11 @@
 #include <string.h>
 
 #include "metadata/sd_md.h"
+#include "tests/unit/testdata.h"
 
 static char *slurp(const char *name, size_t *len)
 {
-    char path[512];
-    FILE *f;
-    char *buf;
-    long n;
-
-    snprintf(path, sizeof(path), "%s/sdmd/%s", getenv("KEEL_TEST_DATA"), name);
-    f = fopen(path, "rb");
-    ck_assert_msg(f != NULL, "cannot open %s", path);
-    fseek(f, 0, SEEK_END);
-    n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    buf = malloc((size_t)n + 1);
-    ck_assert_int_eq(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    if (len)
-        *len = (size_t)n;
-    return buf;
+    return keel_test_data("sdmd", name, len);
 }
 
 /* Parse a golden file, check its seal, format it again: identical bytes. */
