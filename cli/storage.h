@@ -8,6 +8,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <jansson.h>
+
 #include "io/blockdev.h"
 #include "io/fs.h"
 #include "io/opts.h"
@@ -22,6 +24,9 @@ int keel_storage_lvm(int argc, char **argv, const struct keel_storage_ctx *ctx);
 int keel_storage_domain(int argc, char **argv, const struct keel_storage_ctx *ctx);
 int keel_storage_volume(int argc, char **argv, const struct keel_storage_ctx *ctx);
 int keel_storage_image(int argc, char **argv, const struct keel_storage_ctx *ctx);
+
+/* Print o as indented JSON with sorted keys and a newline, and free it. */
+void keel_storage_print_json(json_t *o);
 
 /* The storage behind a list of URLs: one file system, or LUNs (storage_domain.c). */
 struct keel_storage_target {

@@ -236,6 +236,13 @@ static int parse_class(const char *s, enum keel_sd_class *c)
     return 0;
 }
 
+void keel_storage_print_json(json_t *o)
+{
+    json_dumpf(o, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+    printf("\n");
+    json_decref(o);
+}
+
 int keel_storage_domain(int argc, char **argv, const struct keel_storage_ctx *ctx)
 {
     static const struct option longopts[] = {
@@ -310,11 +317,7 @@ int keel_storage_domain(int argc, char **argv, const struct keel_storage_ctx *ct
             goto out;
         }
         if (json) {
-            json_t *o = info_json(sd);
-
-            json_dumpf(o, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
-            printf("\n");
-            json_decref(o);
+            keel_storage_print_json(info_json(sd));
         } else {
             printf("%s\n", keel_sd_info(sd)->uuid);
         }
@@ -356,11 +359,7 @@ int keel_storage_domain(int argc, char **argv, const struct keel_storage_ctx *ct
             goto out;
         if (strcmp(verb, "info") == 0) {
             if (json) {
-                json_t *o = info_json(sd);
-
-                json_dumpf(o, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
-                printf("\n");
-                json_decref(o);
+                keel_storage_print_json(info_json(sd));
             } else {
                 print_info(sd);
             }

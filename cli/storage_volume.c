@@ -98,13 +98,6 @@ static void print_entry_line(const struct keel_vol_entry *e)
                e->problem);
 }
 
-static void dump(json_t *o)
-{
-    json_dumpf(o, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
-    printf("\n");
-    json_decref(o);
-}
-
 struct opts {
     bool json, prealloc, force, shared;
     const char *domain, *image, *uuid, *format, *parent, *volume, *description;
@@ -193,7 +186,7 @@ static int run_volume(const char *verb, struct opts *o, struct keel_sd *sd)
 
             for (size_t i = 0; i < l.n; i++)
                 json_array_append_new(a, entry_json(&l.v[i]));
-            dump(a);
+            keel_storage_print_json(a);
         } else {
             for (size_t i = 0; i < l.n; i++)
                 print_entry_line(&l.v[i]);
@@ -213,7 +206,7 @@ static int run_volume(const char *verb, struct opts *o, struct keel_sd *sd)
             return 1;
         }
         if (o->json)
-            dump(entry_json(&e));
+            keel_storage_print_json(entry_json(&e));
         else
             print_entry_line(&e);
         return 0;
@@ -310,7 +303,7 @@ static int with_domain(int argc, char **argv, const struct keel_storage_ctx *ctx
             keel_chain_release(&c);
         }
         if (o.json && rc == 0)
-            dump(a);
+            keel_storage_print_json(a);
         else
             json_decref(a);
         if (imgs != NULL)
