@@ -550,6 +550,76 @@ END_TEST
 START_TEST(crash_block) { crash_body(BLOCK); }
 END_TEST
 
+/*
+ * keel-storage volume / image as an admin runs them, and a copy target:
+ * created ILLEGAL, listed so, made LEGAL with keel_vol_set_legality.
+ */
+START_TEST(cli_and_legality)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    struct flavour f;
+    struct keel_sd *sd;
+    char *exe = keel_strdup_printf("%s/cli/keel-storage", getenv("KEEL_BUILD_ROOT"));
+    char *url, *out = NULL;
+    const char *mk_base[] = { NULL, "volume", "create", "--image", IMG1, "--uuid", BASE,
+                              "--format", "raw", "--size", "1G", NULL, NULL };
+    const char *mk_snap[] = { NULL, "volume", "create", "--image", IMG1, "--uuid", SNAP1,
+                              "--format", "cow", "--size", "1G", "--parent", BASE, NULL, NULL };
+    const char *grow[] = { NULL, "volume", "extend", "--size", "2G", "--volume", SNAP1, NULL,
+                           NULL };
+    const char *chain[] = { NULL, "image", "chain", "--json", "--image", IMG1, NULL, NULL };
+    json_t *a, *vols;
+    struct keel_vol_entry e;
+
+    flavour_start(&f, POSIX);
+    sd = create_domain(&f);
+    keel_sd_close(sd);
+    url = keel_strdup_printf("file://%s", f.ondisk);
+    mk_base[0] = mk_snap[0] = grow[0] = chain[0] = exe;
+    mk_base[11] = url;
+    mk_snap[13] = url;
+    grow[7] = url;
+    chain[6] = url;
+    ck_assert_msg(keel_lab_run_ok(mk_base, NULL, &out, &err) == 0, "%s", err.msg);
+    ck_assert_str_eq(out, BASE "\n");
+    free(out);
+    ck_assert_msg(keel_lab_run_ok(mk_snap, NULL, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(keel_lab_run_ok(grow, NULL, NULL, &err) == 0, "%s", err.msg);
+    ck_assert_msg(keel_lab_run_ok(chain, NULL, &out, &err) == 0, "%s", err.msg);
+    a = json_loads(out, 0, NULL);
+    ck_assert_msg(a != NULL && json_array_size(a) == 1, "%s", out);
+    vols = json_object_get(json_array_get(a, 0), "volumes");
+    ck_assert_uint_eq(json_array_size(vols), 2);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(vols, 0), "uuid")), BASE);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(vols, 1), "uuid")), SNAP1);
+    ck_assert_str_eq(json_string_value(json_object_get(json_array_get(vols, 1), "parent")), BASE);
+    ck_assert_int_eq(json_integer_value(json_object_get(json_array_get(vols, 1), "capacity")),
+                     2 * GiB);
+    json_decref(a);
+    free(out);
+    sd = open_domain(&f, f.fs, f.dev);
+    qemu_judges(&f, sd, IMG1);
+
+    /* A copy target: ILLEGAL until its copy is verified. */
+    {
+        struct keel_vol_create c = { .image = IMG2, .uuid = THIN, .format = KEEL_VOL_RAW,
+                                     .type = KEEL_VOL_SPARSE, .capacity = GiB, .illegal = true };
+
+        ck_assert_msg(keel_vol_create(sd, &c, NULL, &err) == 0, "%s", err.msg);
+    }
+    ck_assert_int_eq(keel_vol_info(sd, THIN, &e, &err), 0);
+    ck_assert_int_eq(e.status, KEEL_VOL_STATUS_ILLEGAL);
+    ck_assert_msg(keel_vol_set_legality(sd, THIN, KEEL_VOL_LEGAL, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(keel_vol_info(sd, THIN, &e, &err), 0);
+    ck_assert_int_eq(e.status, KEEL_VOL_OK);
+    ck_assert_int_eq(e.md.legality, KEEL_VOL_LEGAL);
+    keel_sd_close(sd);
+    free(url);
+    free(exe);
+    flavour_stop(&f);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("vol");
@@ -569,6 +639,7 @@ int main(void)
     tcase_add_test(tc, chains_block);
     tcase_add_test(tc, crash_posix);
     tcase_add_test(tc, crash_block);
+    tcase_add_test(tc, cli_and_legality);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
