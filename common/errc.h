@@ -35,6 +35,7 @@ enum keel_errc {
     KEEL_E_CLOSED = 206,       /* the device or file is being closed */
     KEEL_E_ALIGN = 207,        /* offset or length not block aligned */
     KEEL_E_FAULT = 208,        /* injected by the faulty backend */
+    KEEL_E_FENCED = 209,       /* a lease holder's write refused or aborted: lease lost or expiring */
 
     /* 300-399: on-disk formats (metadata/) */
     KEEL_E_CORRUPT = 300,      /* structure is inconsistent */

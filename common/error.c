@@ -148,6 +148,7 @@ const char *keel_errc_name(enum keel_errc code)
     case KEEL_E_CLOSED: return "io.closed";
     case KEEL_E_ALIGN: return "io.align";
     case KEEL_E_FAULT: return "io.fault";
+    case KEEL_E_FENCED: return "io.fenced";
     case KEEL_E_CORRUPT: return "format.corrupt";
     case KEEL_E_CHECKSUM: return "format.checksum";
     case KEEL_E_MAGIC: return "format.magic";

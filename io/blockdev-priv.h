@@ -12,6 +12,8 @@ struct keel_blockdev_ops {
     int (*submit)(void *be, struct keel_ioreq *req, struct keel_error *err);
     /* Wait for the backend's requests and free it. */
     void (*close)(void *be);
+    /* Gate the connection's writes (fence.h); NULL removes the fence. */
+    void (*set_fence)(void *be, struct keel_fence *f);
 };
 
 struct keel_blockdev_geom {

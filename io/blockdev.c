@@ -221,6 +221,12 @@ static int submit_split(struct keel_blockdev *dev, struct keel_ioreq *req, size_
     return 0;
 }
 
+void keel_blockdev_set_fence(struct keel_blockdev *dev, struct keel_fence *f)
+{
+    if (dev->ops->set_fence != NULL)
+        dev->ops->set_fence(dev->be, f);
+}
+
 int keel_blockdev_submit(struct keel_blockdev *dev, struct keel_ioreq *req,
                          struct keel_error *err)
 {

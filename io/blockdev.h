@@ -57,6 +57,14 @@ uint32_t keel_blockdev_block_size(const struct keel_blockdev *dev);
 const char *keel_blockdev_name(const struct keel_blockdev *dev);
 
 /*
+ * Gate every write of dev's connection with a lease's fence (io/fence.h);
+ * NULL removes it.  f must outlive dev, or be removed first.  A view of a
+ * file (keel_blockdev_open_file) fences the file's whole file system.
+ */
+struct keel_fence;
+void keel_blockdev_set_fence(struct keel_blockdev *dev, struct keel_fence *f);
+
+/*
  * Queue an asynchronous request (see ioreq.h).  Returns -1 without calling
  * done() when the request is refused (alignment, range, closed device);
  * otherwise done() reports the outcome.

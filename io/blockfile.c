@@ -38,9 +38,18 @@ static void bf_close(void *be)
     free(bf);
 }
 
+/* The fence covers the file's whole connection (the file system). */
+static void bf_set_fence(void *be, struct keel_fence *f)
+{
+    struct blockfile *bf = be;
+
+    keel_fs_set_fence(keel_file_fs(bf->file), f);
+}
+
 static const struct keel_blockdev_ops bf_ops = {
     .submit = bf_submit,
     .close = bf_close,
+    .set_fence = bf_set_fence,
 };
 
 static int wrap(struct keel_file *file, struct keel_fs *own_fs, uint32_t block_size,

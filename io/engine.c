@@ -22,6 +22,11 @@
  *     is dropped first, so no backend callback can touch the request after
  *     it has been failed.  Backends without a session to drop (local files)
  *     finish their requests themselves.
+ *  7. With a fence (fence.h): a request that changes data starts only while
+ *     keel_fence_check() allows it, checked just before it starts; once the
+ *     fence's valid_until passes, a session holding such a request (or a
+ *     namespace operation) is dropped before its socket is serviced again,
+ *     and the request fails with KEEL_E_FENCED instead of being resent.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -38,6 +43,7 @@
 #include "common/monotime.h"
 #include "common/strutil.h"
 #include "io/engine.h"
+#include "io/fence.h"
 #include "io/iosync.h"
 #include "io/url.h"
 
@@ -63,6 +69,7 @@ struct keel_engine {
     void *be;
     struct keel_io_opts opts;
     int wakefd;
+    struct keel_fence *fence; /* atomic pointer: set by keel_engine_set_fence() */
     pthread_t thread;
     bool thread_started;
 
@@ -76,6 +83,8 @@ struct keel_engine {
     uint64_t next_seq;
     bool start_done;
     int start_rc;
+    bool thread_done;
+    uint64_t fence_gen, fence_seen; /* keel_engine_set_fence() waits for the thread to see it */
     struct keel_error start_err;
 
     /* I/O thread only. */
@@ -453,6 +462,56 @@ static bool blocked(struct keel_engine *eng, const struct keel_ioreq *r)
     return false;
 }
 
+static struct keel_fence *fence_of(struct keel_engine *eng)
+{
+    return __atomic_load_n(&eng->fence, __ATOMIC_ACQUIRE);
+}
+
+/* Requests a fence covers: data changes, and namespace operations. */
+static bool fenced_op(const struct keel_ioreq *r)
+{
+    return keel_io_op_writes(r->op) || r->op == KEEL_IO_FS_OP;
+}
+
+/*
+ * May r start (or stay queued) now?  A data change needs the fence's
+ * permission; a namespace operation (fs.c checks those that change
+ * anything before it calls) only fails once the fence has expired.
+ */
+static bool fence_refuses(struct keel_engine *eng, struct keel_ioreq *r, struct keel_error *e)
+{
+    struct keel_fence *f = fence_of(eng);
+
+    if (f == NULL || !fenced_op(r))
+        return false;
+    if (keel_io_op_writes(r->op))
+        return keel_fence_check(f, e) != 0;
+    if (keel_fence_valid_until(f) != 0)
+        return false;
+    keel_fence_check(f, e);
+    return true;
+}
+
+/* The fence expired while a request it covers is started: tear the session down. */
+static bool fence_cuts_session(struct keel_engine *eng)
+{
+    struct keel_fence *f = fence_of(eng);
+
+    if (f == NULL || eng->ops->drop == NULL || eng->state != ST_UP ||
+        keel_fence_valid_until(f) != 0)
+        return false;
+    for (struct keel_ioreq *r = eng->inflight.head; r; r = r->priv.next) {
+        if (fenced_op(r)) {
+            struct keel_error e = KEEL_ERROR_INIT;
+
+            keel_fence_check(f, &e);
+            keel_engine_session_failed(eng, &e);
+            return true;
+        }
+    }
+    return false;
+}
+
 static void dispatch(struct keel_engine *eng, uint64_t now)
 {
     struct keel_ioreq *r = eng->pending.head, *next;
@@ -468,6 +527,10 @@ static void dispatch(struct keel_engine *eng, uint64_t now)
         if (r->priv.not_before_ns > now || blocked(eng, r))
             continue;
         list_remove(&eng->pending, r);
+        if (fence_refuses(eng, r, &e)) {   /* invariant 7 */
+            finish(eng, r, -1, &e);
+            continue;
+        }
         r->priv.state = RQ_INFLIGHT;
         r->priv.session = eng->session;
         r->priv.attempts++;
@@ -527,12 +590,19 @@ static void check_deadlines(struct keel_engine *eng, uint64_t now)
             }
         }
     }
+    fence_cuts_session(eng);
     if (eng->broken)
         drop_session(eng);
     for (r = eng->pending.head; r; r = next) {
+        struct keel_error e = KEEL_ERROR_INIT;
+
         next = r->priv.next;
-        if (now >= r->priv.deadline_ns)
+        if (fence_refuses(eng, r, &e)) {
+            list_remove(&eng->pending, r);
+            finish(eng, r, -1, &e);
+        } else if (now >= r->priv.deadline_ns) {
             fail_timed_out(eng, r, now);
+        }
     }
 }
 
@@ -551,6 +621,12 @@ static int poll_timeout_ms(struct keel_engine *eng, uint64_t now)
         until = KEEL_MIN(until, eng->next_connect);
     if (eng->state == ST_CONNECTING)
         until = KEEL_MIN(until, eng->connect_deadline);
+    if (fence_of(eng) != NULL && (eng->pending.n > 0 || eng->inflight.n > 0)) {
+        /* Wake at the fence's deadline (another clock: convert the distance). */
+        uint64_t valid = keel_fence_valid_until(fence_of(eng)), boot = keel_boottime_ns();
+
+        until = KEEL_MIN(until, valid > boot ? now + (valid - boot) : now);
+    }
     if (until <= now)
         return 0;
     return (int)((until - now + KEEL_NS_PER_MS - 1) / KEEL_NS_PER_MS);
@@ -564,6 +640,11 @@ static void drain_queues(struct keel_engine *eng)
     struct keel_ioreq *r, *done;
 
     pthread_mutex_lock(&eng->lock);
+    if (eng->fence_seen != eng->fence_gen) {
+        /* Nothing of this thread holds the old fence any more. */
+        eng->fence_seen = eng->fence_gen;
+        pthread_cond_broadcast(&eng->cond);
+    }
     list_splice(&in, &eng->incoming);
     done = eng->completed_head;
     eng->completed_head = eng->completed_tail = NULL;
@@ -668,6 +749,9 @@ static void *engine_thread(void *arg)
             if (read(eng->wakefd, &v, sizeof(v)) < 0 && errno != EAGAIN)
                 keel_debug(MOD, "%s: eventfd read: %s", eng->name, strerror(errno));
         }
+        /* A process stopped in poll() must not send a fenced write on waking (invariant 7). */
+        if (fence_cuts_session(eng))
+            continue;
         if (nfds == 2 && pfd[1].revents != 0) {
             struct keel_error e = KEEL_ERROR_INIT;
 
@@ -679,6 +763,10 @@ static void *engine_thread(void *arg)
         eng->ops->drop(eng->be);
     eng->state = ST_DOWN;
     run_finished(eng);
+    pthread_mutex_lock(&eng->lock);
+    eng->thread_done = true;
+    pthread_cond_broadcast(&eng->cond);
+    pthread_mutex_unlock(&eng->lock);
     return NULL;
 }
 
@@ -817,4 +905,21 @@ const struct keel_io_opts *keel_engine_opts(const struct keel_engine *eng)
 uint64_t keel_engine_session(const struct keel_engine *eng)
 {
     return eng->session;
+}
+
+void keel_engine_set_fence(struct keel_engine *eng, struct keel_fence *f)
+{
+    uint64_t gen;
+
+    __atomic_store_n(&eng->fence, f, __ATOMIC_RELEASE);
+    if (!eng->thread_started || pthread_equal(pthread_self(), eng->thread))
+        return;
+    pthread_mutex_lock(&eng->lock);
+    gen = ++eng->fence_gen;
+    pthread_mutex_unlock(&eng->lock);
+    wake(eng);
+    pthread_mutex_lock(&eng->lock);
+    while (eng->fence_seen < gen && !eng->thread_done)
+        pthread_cond_wait(&eng->cond, &eng->lock);
+    pthread_mutex_unlock(&eng->lock);
 }

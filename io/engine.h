@@ -120,6 +120,14 @@ const struct keel_io_opts *keel_engine_opts(const struct keel_engine *eng);
 /* Generation of the current session: 1 for the first, +1 per reconnect. */
 uint64_t keel_engine_session(const struct keel_engine *eng);
 
+/*
+ * Gate the engine's data changes with f (fence.h; NULL removes it): see
+ * invariant 7 of engine.c.  Returns once the I/O thread no longer uses the
+ * fence it had, so that may be freed then.
+ */
+struct keel_fence;
+void keel_engine_set_fence(struct keel_engine *eng, struct keel_fence *f);
+
 /* --- for backends, on the I/O thread --- */
 void keel_engine_session_up(struct keel_engine *eng);
 /* The session is broken or the connect attempt failed; why is copied. */

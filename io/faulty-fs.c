@@ -371,10 +371,18 @@ static void ffs_close(void *be)
     free(ffs);
 }
 
+static void ffs_set_fence(void *be, struct keel_fence *f)
+{
+    struct faulty_fs *ffs = be;
+
+    keel_fs_set_fence(ffs->inner, f);
+}
+
 static const struct keel_fs_ops ffs_ops = {
     .call = ffs_call,
     .submit = ffs_submit,
     .close = ffs_close,
+    .set_fence = ffs_set_fence,
 };
 
 int keel_faulty_fs(struct keel_fs *inner, const struct keel_fault_plan *plan,

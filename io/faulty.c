@@ -709,9 +709,17 @@ static void fb_close(void *be)
     free(fb);
 }
 
+static void fb_set_fence(void *be, struct keel_fence *f)
+{
+    struct faulty_blk *fb = be;
+
+    keel_blockdev_set_fence(fb->inner, f);
+}
+
 static const struct keel_blockdev_ops fb_ops = {
     .submit = fb_submit,
     .close = fb_close,
+    .set_fence = fb_set_fence,
 };
 
 int keel_faulty_blockdev(struct keel_blockdev *inner, const struct keel_fault_plan *plan,

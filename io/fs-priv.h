@@ -41,6 +41,8 @@ struct keel_fs_ops {
     /* Queue a data request on a backend file. */
     int (*submit)(void *be, void *file, struct keel_ioreq *req, struct keel_error *err);
     void (*close)(void *be);
+    /* Gate the connection's writes (fence.h); NULL removes the fence. */
+    void (*set_fence)(void *be, struct keel_fence *f);
 };
 
 int keel_fs_new(const char *name, const struct keel_fs_ops *ops, void *be, struct keel_fs **ret,

@@ -9,6 +9,7 @@
 
 #include "common/cleanup.h"
 #include "common/strutil.h"
+#include "io/fence.h"
 #include "io/fs-priv.h"
 #include "io/iosync.h"
 
@@ -16,6 +17,7 @@ struct keel_fs {
     char name[KEEL_URL_MAX];
     const struct keel_fs_ops *ops;
     void *be;
+    struct keel_fence *fence; /* atomic pointer */
 };
 
 struct keel_file {
@@ -102,13 +104,42 @@ static int check_path(struct keel_fs *fs, const char *path, struct keel_error *e
     return 0;
 }
 
+static bool call_changes(const struct keel_fs_call *c)
+{
+    switch (c->op) {
+    case KEEL_FSOP_MKDIR:
+    case KEEL_FSOP_RMDIR:
+    case KEEL_FSOP_UNLINK:
+    case KEEL_FSOP_RENAME:
+    case KEEL_FSOP_LINK:
+        return true;
+    case KEEL_FSOP_OPEN:
+        return (c->flags & (KEEL_O_CREAT | KEEL_O_TRUNC)) != 0;
+    default:
+        return false;
+    }
+}
+
 static int fs_call(struct keel_fs *fs, struct keel_fs_call *c, struct keel_error *err)
 {
+    struct keel_fence *f = __atomic_load_n(&fs->fence, __ATOMIC_ACQUIRE);
+
     if (c->path != NULL && check_path(fs, c->path, err) != 0)
         return -1;
     if (c->path2 != NULL && check_path(fs, c->path2, err) != 0)
         return -1;
+    /* The engine fails namespace calls in flight when the fence expires. */
+    if (f != NULL && call_changes(c) && keel_fence_check(f, err) != 0)
+        return keel_error_prefix(err, "%s: %s '%s'", fs->name, keel_fs_call_name(c->op),
+                                 c->path);
     return fs->ops->call(fs->be, c, err);
+}
+
+void keel_fs_set_fence(struct keel_fs *fs, struct keel_fence *f)
+{
+    __atomic_store_n(&fs->fence, f, __ATOMIC_RELEASE);
+    if (fs->ops->set_fence != NULL)
+        fs->ops->set_fence(fs->be, f);
 }
 
 int keel_fs_stat(struct keel_fs *fs, const char *path, struct keel_stat *ret,

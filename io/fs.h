@@ -77,6 +77,15 @@ int keel_fs_open(const char *url, const struct keel_io_opts *opts, struct keel_f
 /* Close; every file of fs must be closed first. NULL is accepted. */
 void keel_fs_close(struct keel_fs *fs);
 
+/*
+ * Gate every change through fs -- data writes, truncates, and namespace
+ * changes (mkdir, rmdir, unlink, rename, link, open with create or
+ * truncate) -- with a lease's fence (io/fence.h); NULL removes it.  f must
+ * outlive fs, or be removed first.
+ */
+struct keel_fence;
+void keel_fs_set_fence(struct keel_fs *fs, struct keel_fence *f);
+
 /* The URL with any secret redacted; borrowed. */
 const char *keel_fs_name(const struct keel_fs *fs);
 

@@ -421,9 +421,17 @@ static void ib_close(void *be)
     free(ib);
 }
 
+static void ib_set_fence(void *be, struct keel_fence *f)
+{
+    struct iscsibe *x = be;
+
+    keel_engine_set_fence(x->eng, f);
+}
+
 static const struct keel_blockdev_ops ib_ops = {
     .submit = ib_submit,
     .close = ib_close,
+    .set_fence = ib_set_fence,
 };
 
 int keel_iscsi_blockdev_open(const struct keel_url *url, const struct keel_io_opts *opts,

@@ -758,10 +758,18 @@ static void nb_close(void *be)
     free(nb);
 }
 
+static void nb_set_fence(void *be, struct keel_fence *f)
+{
+    struct nfsbe *x = be;
+
+    keel_engine_set_fence(x->eng, f);
+}
+
 static const struct keel_fs_ops nb_ops = {
     .call = nb_call,
     .submit = nb_submit,
     .close = nb_close,
+    .set_fence = nb_set_fence,
 };
 
 int keel_nfs_fs_open(const struct keel_url *url, const struct keel_io_opts *opts,

@@ -79,9 +79,17 @@ static void pb_close(void *be)
     free(pb);
 }
 
+static void pb_set_fence(void *be, struct keel_fence *f)
+{
+    struct posixblk *x = be;
+
+    keel_engine_set_fence(x->eng, f);
+}
+
 static const struct keel_blockdev_ops pb_ops = {
     .submit = pb_submit,
     .close = pb_close,
+    .set_fence = pb_set_fence,
 };
 
 int keel_posix_blockdev_open(const struct keel_url *url, const struct keel_io_opts *opts,

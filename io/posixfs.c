@@ -270,10 +270,18 @@ static void pf_close(void *be)
     free(pf);
 }
 
+static void pf_set_fence(void *be, struct keel_fence *f)
+{
+    struct posixfs *x = be;
+
+    keel_engine_set_fence(x->eng, f);
+}
+
 static const struct keel_fs_ops pf_ops = {
     .call = pf_call,
     .submit = pf_submit,
     .close = pf_close,
+    .set_fence = pf_set_fence,
 };
 
 int keel_posix_fs_open(const struct keel_url *url, const struct keel_io_opts *opts,

@@ -10,10 +10,12 @@
 
 #include "common/monotime.h"
 #include "common/strutil.h"
+#include "io/fence.h"
 #include "metadata/sanlock_fmt.h"
 
 #define MAX_HOSTS 2000
 #define RETRY_MS 500
+#define MAX_FENCES 64
 
 struct host_status {
     uint64_t owner, gen, timestamp; /* as last read */
@@ -40,6 +42,7 @@ struct keel_delta {
     uint64_t last_success;          /* local seconds of the last renewal (before its write) */
     bool lost;                      /* a renewal found the record taken or corrupt */
     bool held;
+    struct keel_fence *fences[MAX_FENCES]; /* follow the lease (keel_delta_add_fence) */
     struct host_status hosts[MAX_HOSTS];
 
     pthread_t thread;
@@ -59,6 +62,34 @@ const char *keel_host_state_name(enum keel_host_state s)
     static const char *const names[] = { "free", "unknown", "live", "fail", "dead" };
 
     return (unsigned)s < 5 ? names[s] : "?";
+}
+
+/* The lease's deadline, CLOCK_BOOTTIME ns; lock held. */
+static uint64_t deadline_ns(const struct keel_delta *d)
+{
+    return (d->last_success + 8 * (uint64_t)d->n) * KEEL_NS_PER_S;
+}
+
+/*
+ * Past the deadline the lease is lost for good (invariant 4): a late
+ * renewal saves nothing, since other hosts may already have waited it
+ * out.  Then every fence shuts; otherwise they follow the deadline.
+ * Lock held.
+ */
+static void settle(struct keel_delta *d, uint64_t now_ns)
+{
+    uint64_t until = deadline_ns(d);
+
+    if (d->held && !d->lost && now_ns >= until)
+        d->lost = true;
+    for (unsigned i = 0; i < MAX_FENCES; i++) {
+        if (d->fences[i] == NULL)
+            continue;
+        if (!d->held || d->lost)
+            keel_fence_shut(d->fences[i], d->lost ? "host id lease lost" : "host id released");
+        else
+            keel_fence_extend(d->fences[i], until - (uint64_t)d->n * KEEL_NS_PER_S, until);
+    }
 }
 
 static int read_sector(struct keel_delta *d, uint64_t id, unsigned char *buf,
@@ -270,17 +301,30 @@ int keel_delta_renew(struct keel_delta *d, struct keel_error *err)
                            l.resource_name, l.owner_generation);
         pthread_mutex_lock(&d->lock);
         d->lost = true;
+        settle(d, keel_boottime_ns());
         pthread_mutex_unlock(&d->lock);
         return -1;
     }
 ours:
     /* 3. The new timestamp is taken before the write (invariant 3). */
     ts = keel_lease_now();
+    pthread_mutex_lock(&d->lock);
+    settle(d, ts * KEEL_NS_PER_S);
+    if (d->lost) {
+        pthread_mutex_unlock(&d->lock);
+        return keel_error_set(err, KEEL_E_PERM, 0, "lockspace %s: host id %" PRIu64 " lease "
+                              "expired before it could be renewed", d->lockspace, d->host_id);
+    }
+    pthread_mutex_unlock(&d->lock);
     d->rec.timestamp = ts;
     if (write_mine(d, err) != 0)
         return -1;
     pthread_mutex_lock(&d->lock);
-    d->last_success = ts;
+    /* Renewed in time only if the write landed before the old deadline. */
+    settle(d, keel_boottime_ns());
+    if (!d->lost)
+        d->last_success = ts;
+    settle(d, keel_boottime_ns());
     pthread_mutex_unlock(&d->lock);
     return 0;
 }
@@ -343,8 +387,9 @@ bool keel_delta_valid(struct keel_delta *d, uint64_t *left_ms)
     bool ok;
 
     pthread_mutex_lock(&d->lock);
-    deadline = (d->last_success + 8 * (uint64_t)d->n) * KEEL_NS_PER_S;
-    ok = d->held && !d->lost && t < deadline;
+    settle(d, t);
+    deadline = deadline_ns(d);
+    ok = d->held && !d->lost;
     pthread_mutex_unlock(&d->lock);
     if (left_ms != NULL)
         *left_ms = ok ? (deadline - t) / KEEL_NS_PER_MS : 0;
@@ -410,16 +455,57 @@ void keel_delta_stop(struct keel_delta *d)
     stop_thread(d);
 }
 
+int keel_delta_add_fence(struct keel_delta *d, struct keel_fence *f, struct keel_error *err)
+{
+    uint64_t until;
+    int rc = 0;
+
+    pthread_mutex_lock(&d->lock);
+    settle(d, keel_boottime_ns());
+    until = deadline_ns(d);
+    if (!d->held || d->lost) {
+        rc = keel_error_set(err, KEEL_E_PERM, 0, "lockspace %s: host id %" PRIu64 " is not held",
+                            d->lockspace, d->host_id);
+    } else {
+        unsigned i;
+
+        for (i = 0; i < MAX_FENCES && d->fences[i] != NULL && d->fences[i] != f; i++)
+            ;
+        if (i == MAX_FENCES)
+            rc = keel_error_set(err, KEEL_E_NOSPC, 0, "lockspace %s: more than %d leases held",
+                                d->lockspace, MAX_FENCES);
+        else {
+            d->fences[i] = f;
+            keel_fence_arm(f, until - (uint64_t)d->n * KEEL_NS_PER_S, until);
+        }
+    }
+    pthread_mutex_unlock(&d->lock);
+    return rc;
+}
+
+void keel_delta_remove_fence(struct keel_delta *d, struct keel_fence *f)
+{
+    pthread_mutex_lock(&d->lock);
+    for (unsigned i = 0; i < MAX_FENCES; i++)
+        if (d->fences[i] == f)
+            d->fences[i] = NULL;
+    keel_fence_shut(f, "lease released");
+    pthread_mutex_unlock(&d->lock);
+}
+
 int keel_delta_release(struct keel_delta *d, struct keel_error *err)
 {
     stop_thread(d);
     pthread_mutex_lock(&d->lock);
+    settle(d, keel_boottime_ns());
     if (!d->held || d->lost) {
         d->held = false;
+        settle(d, 0);
         pthread_mutex_unlock(&d->lock);
         return 0; /* nothing of ours to clear: another host may own the record now */
     }
     d->held = false;
+    settle(d, 0);
     pthread_mutex_unlock(&d->lock);
     d->rec.timestamp = 0;
     if (write_mine(d, err) != 0)

@@ -30,9 +30,14 @@
  *      once (another host took the id).
  *   3. last_success is the timestamp taken *before* the renewal write, so
  *      the local deadline is never later than what others compute.
+ *   4. Once the deadline passes the lease is lost for good (as sanlock's
+ *      lockspace fails): a renewal that lands late does not revive it,
+ *      since another host may have waited it out and taken its leases;
+ *      release writes nothing then.  The fences that follow the lease
+ *      (keel_delta_add_fence) shut at that moment.
  *
  *   (none) --acquire: read, [wait dead], write, wait 2N, read--> HELD
- *   HELD --renew every 2N--> HELD        HELD --8N without renewal--> LOST
+ *   HELD --renew every 2N--> HELD        HELD --8N without renewal--> LOST (for good)
  *   HELD --release: timestamp 0--> (none)    LOST --release--> (none)
  *
  * The block device must time its I/O out within N (keel_io_opts.timeout_ms)
@@ -112,6 +117,18 @@ uint64_t keel_delta_host_id(const struct keel_delta *d);
 struct keel_sanlock_leader;
 int keel_delta_read_host(struct keel_delta *d, uint64_t host_id, struct keel_sanlock_leader *l,
                          struct keel_error *err);
+
+/*
+ * Make f (io/fence.h) follow this lease: armed now with start_until =
+ * deadline - N and valid_until = the deadline, moved forward by each
+ * renewal, shut when the lease is lost or released.  The SPM lease and
+ * volume leases each add the fence of their writes.  KEEL_E_PERM when
+ * the lease is not held.  At most 64 fences.
+ */
+struct keel_fence;
+int keel_delta_add_fence(struct keel_delta *d, struct keel_fence *f, struct keel_error *err);
+/* Stop f following the lease, and shut it. */
+void keel_delta_remove_fence(struct keel_delta *d, struct keel_fence *f);
 
 /* Stop renewing and free the id (timestamp 0).  d stays to be freed. */
 int keel_delta_release(struct keel_delta *d, struct keel_error *err);

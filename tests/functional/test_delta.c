@@ -8,8 +8,10 @@
  *     sees it renewed: BUSY);
  *   - a host that stops renewing is seen LIVE, then FAIL, then DEAD by
  *     another host, and its id can then be taken (generation + 1);
- *   - the stalled host's own lease is invalid past 8N, and its renewal
- *     after the takeover finds its record taken and refuses;
+ *   - the stalled host's own lease is invalid past 8N and stays lost: its
+ *     renewal after the takeover is refused and its release writes nothing;
+ *   - a live holder whose record was changed by another writer stops at
+ *     its next renewal;
  *   - release frees the id (timestamp 0).
  * Runs alone (not parallel): lease timing on a loaded machine.
  */
@@ -138,16 +140,43 @@ START_TEST(host_ids)
     ck_assert_uint_eq(keel_delta_generation(c), 2);
     expect_field(file, 2, "resource_name", "hostC.keel");
     expect_field(file, 2, "owner_generation", "2");
+    /* B's lease expired for good (invariant 4): its late renewal is refused
+     * and its release writes nothing over C's record. */
     ck_assert_int_eq(keel_delta_renew(b, &err), -1);
-    ck_assert_int_eq(err.code, KEEL_E_CORRUPT);
-    ck_assert_msg(strstr(err.msg, "our record of host id 2 changed: now hostC.keel") != NULL,
-                  "%s", err.msg);
+    ck_assert_int_eq(err.code, KEEL_E_PERM);
     ck_assert(!keel_delta_valid(b, NULL));
+    ck_assert_int_eq(keel_delta_release(b, &err), 0);
+    expect_field(file, 2, "resource_name", "hostC.keel");
+
+    /* A live holder whose record another writer changed stops at its next renewal. */
+    keel_delta_stop(a);
+    {
+        unsigned char sec[512];
+        struct keel_sanlock_leader l;
+
+        ck_assert_int_eq(keel_blockdev_pread(dc, sec, 512, 0, &err), 0);
+        ck_assert_msg(keel_sanlock_leader_decode(sec, KEEL_SANLOCK_DELTA_MAGIC, "host 1", &l,
+                                                 &err) == 0, "%s", err.msg);
+        l.timestamp++;
+        keel_sanlock_leader_encode(&l, sec);
+        ck_assert_int_eq(keel_blockdev_pwrite(dc, sec, 512, 0, &err), 0);
+    }
+    ck_assert_int_eq(keel_delta_renew(a, &err), -1);
+    ck_assert_int_eq(err.code, KEEL_E_CORRUPT);
+    ck_assert_msg(strstr(err.msg, "our record of host id 1 changed: now hostA.keel") != NULL,
+                  "%s", err.msg);
+    ck_assert(!keel_delta_valid(a, NULL));
+    ck_assert_int_eq(keel_delta_release(a, &err), 0);
+    {
+        char *v = sanlock_field(file, 1, "timestamp");
+
+        ck_assert_msg(strcmp(v, "0") != 0, "a lost lease's release cleared the record");
+        free(v);
+    }
 
     /* Release frees the id. */
-    ck_assert_int_eq(keel_delta_release(a, &err), 0);
-    expect_field(file, 1, "timestamp", "0");
     ck_assert_int_eq(keel_delta_release(c, &err), 0);
+    expect_field(file, 2, "timestamp", "0");
     keel_delta_free(a);
     keel_delta_free(b);
     keel_delta_free(c);

@@ -21,6 +21,7 @@
 #include "io/blockdev.h"
 #include "io/fs.h"
 #include "metadata/sanlock_fmt.h"
+#include "tests/functional/contender.h"
 #include "tests/harness/lab.h"
 #include "volume/sd.h"
 
@@ -28,88 +29,22 @@
 #define LS "5e1c0a3f-1d2b-4c3d-8e4f-5a6b7c8d9e0f"
 #define ROUNDS 50
 
-struct proc {
-    pid_t pid;
-    FILE *in, *out;
-};
-
-static void spawn(struct proc *p, const char *const argv[])
-{
-    int to[2], from[2];
-
-    ck_assert_int_eq(pipe(to), 0);
-    ck_assert_int_eq(pipe(from), 0);
-    p->pid = fork();
-    ck_assert(p->pid >= 0);
-    if (p->pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        dup2(to[0], 0);
-        dup2(from[1], 1);
-        close(to[1]);
-        close(from[0]);
-        execv(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    close(to[0]);
-    close(from[1]);
-    p->in = fdopen(to[1], "w");
-    p->out = fdopen(from[0], "r");
-}
-
-static void say(struct proc *p, const char *cmd)
-{
-    fprintf(p->in, "%s\n", cmd);
-    fflush(p->in);
-}
-
-static char *hear(struct proc *p)
-{
-    char buf[600];
-
-    ck_assert_msg(fgets(buf, sizeof(buf), p->out) != NULL, "contender %d said nothing",
-                  (int)p->pid);
-    buf[strcspn(buf, "\n")] = '\0';
-    return strdup(buf);
-}
-
-static void stop(struct proc *p)
-{
-    if (p->pid <= 0)
-        return;
-    fclose(p->in);
-    fclose(p->out);
-    kill(p->pid, SIGKILL);
-    waitpid(p->pid, NULL, 0);
-    p->pid = 0;
-}
-
 /* Start three contenders on `where` (and `sd` for NFS); race ROUNDS rounds. */
-static void race(const char *where, const char *sd, struct proc *c)
+static void race(const char *where, const char *sd, struct contender *c)
 {
-    char *exe = keel_strdup_printf("%s/tests/lease-contender", getenv("KEEL_BUILD_ROOT"));
     unsigned long long last = 0;
 
-    for (int i = 0; i < 3; i++) {
-        char id[4], name[32];
-        const char *argv[] = { exe, id, name, where, sd, NULL };
-
-        snprintf(id, sizeof(id), "%d", i + 1);
-        snprintf(name, sizeof(name), "contender%d.keel", i + 1);
-        spawn(&c[i], argv);
-    }
-    for (int i = 0; i < 3; i++) {
-        char *l = hear(&c[i]);
-
-        ck_assert_msg(strcmp(l, "joined") == 0, "contender %d: %s", i + 1, l);
-        free(l);
-    }
+    for (int i = 0; i < 3; i++)
+        contender_spawn(&c[i], i + 1, where, sd);
+    for (int i = 0; i < 3; i++)
+        contender_joined(&c[i]);
     for (int r = 0; r < ROUNDS; r++) {
         int winner = -1;
 
         for (int i = 0; i < 3; i++)
-            say(&c[i], "acquire");
+            contender_say(&c[i], "acquire");
         for (int i = 0; i < 3; i++) {
-            char *l = hear(&c[i]);
+            char *l = contender_hear(&c[i]);
             unsigned long long lver;
 
             if (sscanf(l, "won %llu", &lver) == 1) {
@@ -125,9 +60,9 @@ static void race(const char *where, const char *sd, struct proc *c)
             free(l);
         }
         ck_assert_msg(winner >= 0, "round %d: nobody won", r);
-        say(&c[winner], "release");
+        contender_say(&c[winner], "release");
         {
-            char *l = hear(&c[winner]);
+            char *l = contender_hear(&c[winner]);
 
             ck_assert_msg(strcmp(l, "released") == 0, "%s", l);
             free(l);
@@ -135,7 +70,6 @@ static void race(const char *where, const char *sd, struct proc *c)
     }
     fprintf(stderr, "test_spm_race: %s: %d rounds, one winner each, lver 1..%llu\n", where,
             ROUNDS, last);
-    free(exe);
 }
 
 START_TEST(race_block_then_kill)
@@ -144,7 +78,7 @@ START_TEST(race_block_then_kill)
     uint64_t size = 16 * MiB;
     struct keel_lab_tgtd *t = NULL;
     struct keel_blockdev *dev = NULL;
-    struct proc c[3] = { { 0 } };
+    struct contender c[3] = { { 0 } };
 
     ck_assert_msg(keel_lab_tgtd_start(&t, &err) == 0, "%s", err.msg);
     ck_assert_msg(keel_lab_tgtd_add_target(t, "race", &size, 1, NULL, NULL, &err) == 0, "%s",
@@ -161,8 +95,8 @@ START_TEST(race_block_then_kill)
         char *l;
         uint64_t t0, took = 0;
 
-        say(&c[0], "acquire");
-        l = hear(&c[0]);
+        contender_say(&c[0], "acquire");
+        l = contender_hear(&c[0]);
         ck_assert_msg(strncmp(l, "won ", 4) == 0, "%s", l);
         free(l);
         kill(c[0].pid, SIGKILL);
@@ -170,8 +104,8 @@ START_TEST(race_block_then_kill)
         c[0].pid = 0;
         t0 = keel_now_ns();
         for (int i = 0; i < 80 && took == 0; i++) {
-            say(&c[1], "acquire");
-            l = hear(&c[1]);
+            contender_say(&c[1], "acquire");
+            l = contender_hear(&c[1]);
             if (strncmp(l, "won ", 4) == 0)
                 took = keel_now_ns() - t0;
             else
@@ -188,8 +122,8 @@ START_TEST(race_block_then_kill)
     }
     fclose(c[0].in);
     fclose(c[0].out);
-    stop(&c[1]);
-    stop(&c[2]);
+    contender_stop(&c[1]);
+    contender_stop(&c[2]);
     keel_blockdev_close(dev);
     keel_lab_tgtd_stop(t);
 }
@@ -203,7 +137,7 @@ START_TEST(race_nfs)
     struct keel_sd *sd = NULL;
     struct keel_sd_create cr = { .uuid = LS, .name = "master", .type = KEEL_SD_TYPE_NFS,
                                  .klass = KEEL_SD_CLASS_DATA, .remote_path = "127.0.0.1:/x" };
-    struct proc c[3] = { { 0 } };
+    struct contender c[3] = { { 0 } };
 
     ck_assert_msg(keel_lab_nfs_start(&n, &err) == 0, "%s", err.msg);
     ck_assert_msg(keel_fs_open(keel_lab_nfs_url(n), NULL, &fs, &err) == 0, "%s", err.msg);
@@ -223,7 +157,7 @@ START_TEST(race_nfs)
     }
     race(keel_lab_nfs_url(n), LS, c);
     for (int i = 0; i < 3; i++)
-        stop(&c[i]);
+        contender_stop(&c[i]);
     keel_fs_close(fs);
     keel_lab_nfs_stop(n);
 }

@@ -7,7 +7,8 @@
  * engine's I/O thread through a pipe, which is the session's poll fd, so
  * every backend call happens on the I/O thread as with a real server.
  * What is tested is the engine's scheduling: ordering of overlapping
- * writes across reconnects, flush barriers, retries, deadlines, events.
+ * writes across reconnects, flush barriers, retries, deadlines, events,
+ * and the lease fence (writes refused, a write in flight cut off).
  */
 #include <check.h>
 #include <errno.h>
@@ -19,6 +20,7 @@
 
 #include "common/monotime.h"
 #include "io/engine.h"
+#include "io/fence.h"
 #include "io/iosync.h"
 
 #define DISK 65536
@@ -491,6 +493,100 @@ START_TEST(close_waits_for_requests)
 }
 END_TEST
 
+/* A fenced engine: writes only while the fence allows; reads and flushes always. */
+START_TEST(fence_gates_writes)
+{
+    struct mock *m = mock_new(5000);
+    struct keel_error err = KEEL_ERROR_INIT;
+    struct keel_fence *f = keel_fence_new("lease LS:SDM");
+    struct keel_ioreq r;
+    unsigned char a[512], b[512];
+    uint64_t now;
+
+    ck_assert_msg(keel_engine_start(m->eng, &err) == 0, "%s", err.msg);
+    keel_engine_set_fence(m->eng, f);
+    memset(a, 'w', sizeof(a));
+    memset(&r, 0, sizeof(r));
+    r.op = KEEL_IO_WRITE, r.len = 512, r.buf = a;
+    ck_assert_int_eq(keel_engine_call(m->eng, &r, m, &err), -1);
+    ck_assert_int_eq(err.code, KEEL_E_FENCED);
+    ck_assert_str_eq(err.msg, "mock://disk: write of 512 bytes at offset 0: lease LS:SDM: write "
+                              "refused: lease not held");
+    ck_assert_int_eq(m->disk[0], 0);
+    memset(&r, 0, sizeof(r));
+    r.op = KEEL_IO_READ, r.len = 512, r.buf = b;
+    ck_assert_msg(keel_engine_call(m->eng, &r, m, &err) == 0, "%s", err.msg);
+    memset(&r, 0, sizeof(r));
+    r.op = KEEL_IO_FLUSH;
+    ck_assert_msg(keel_engine_call(m->eng, &r, m, &err) == 0, "%s", err.msg);
+
+    /* Armed: writes pass. */
+    now = keel_boottime_ns();
+    keel_fence_arm(f, now + 10 * KEEL_NS_PER_S, now + 11 * KEEL_NS_PER_S);
+    memset(&r, 0, sizeof(r));
+    r.op = KEEL_IO_WRITE, r.len = 512, r.buf = a;
+    ck_assert_msg(keel_engine_call(m->eng, &r, m, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(m->disk[0], 'w');
+
+    /* Less than an io timeout left: refused, though the lease still holds. */
+    keel_fence_arm(f, now, now + 10 * KEEL_NS_PER_S);
+    memset(&r, 0, sizeof(r));
+    r.op = KEEL_IO_WRITE_ZEROES, r.len = 512;
+    ck_assert_int_eq(keel_engine_call(m->eng, &r, m, &err), -1);
+    ck_assert_int_eq(err.code, KEEL_E_FENCED);
+    ck_assert_msg(strstr(err.msg, "less than one io timeout") != NULL, "%s", err.msg);
+    ck_assert_int_eq(m->disk[0], 'w');
+    ck_assert_uint_eq(keel_fence_refused(f), 2);
+
+    keel_engine_set_fence(m->eng, NULL);
+    keel_fence_free(f);
+    memset(&r, 0, sizeof(r));
+    r.op = KEEL_IO_WRITE_ZEROES, r.len = 512;
+    ck_assert_msg(keel_engine_call(m->eng, &r, m, &err) == 0, "%s", err.msg);
+    mock_free(m);
+}
+END_TEST
+
+/* A write in flight when the fence's deadline passes is cut off with its session. */
+START_TEST(fence_cuts_write_in_flight)
+{
+    struct mock *m = mock_new(10000);
+    struct keel_error err = KEEL_ERROR_INIT;
+    struct keel_fence *f = keel_fence_new("lease LS:SDM");
+    struct keel_ioreq r, r2;
+    unsigned char a[512];
+    struct keel_iosync s;
+    uint64_t t0 = keel_now_ns(), now = keel_boottime_ns();
+
+    ck_assert_msg(keel_engine_start(m->eng, &err) == 0, "%s", err.msg);
+    keel_fence_arm(f, now + 200 * KEEL_NS_PER_MS, now + 400 * KEEL_NS_PER_MS);
+    keel_engine_set_fence(m->eng, f);
+    m->hold = true;
+    memset(a, 'x', sizeof(a));
+    keel_iosync_init(&s);
+    submit(m, &s, &r, KEEL_IO_WRITE, 0, 512, a);
+    wait_log(m, "start write@0", 0);
+    keel_iosync_wait(&s);
+    ck_assert_int_eq(r.result, -1);
+    ck_assert_int_eq(r.err.code, KEEL_E_FENCED);
+    ck_assert_msg(strstr(r.err.msg, "lease deadline passed") != NULL, "%s", r.err.msg);
+    ck_assert_int_ge(m->drops, 1);
+    ck_assert_int_eq(m->disk[0], 0);
+    /* Cut at the deadline (0.4 s), not at the io timeout (10 s). */
+    ck_assert_uint_lt(keel_now_ns() - t0, 5 * KEEL_NS_PER_S);
+    /* The fence stays shut: a renewal cannot reopen it. */
+    ck_assert(!keel_fence_extend(f, keel_boottime_ns() + KEEL_NS_PER_S,
+                                 keel_boottime_ns() + 2 * KEEL_NS_PER_S));
+    submit(m, &s, &r2, KEEL_IO_WRITE, 512, 512, a);
+    keel_iosync_wait(&s);
+    keel_iosync_release(&s);
+    ck_assert_int_eq(r2.err.code, KEEL_E_FENCED);
+    keel_engine_set_fence(m->eng, NULL);
+    keel_fence_free(f);
+    mock_free(m);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("engine");
@@ -506,6 +602,8 @@ int main(void)
     tcase_add_test(tc, timeout_during_outage_names_the_last_error);
     tcase_add_test(tc, stuck_request_drops_the_session);
     tcase_add_test(tc, close_waits_for_requests);
+    tcase_add_test(tc, fence_gates_writes);
+    tcase_add_test(tc, fence_cuts_write_in_flight);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
