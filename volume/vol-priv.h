@@ -33,6 +33,8 @@ int keel_vol_file_remove(struct keel_sd *sd, const struct keel_vol_entry *e,
                          struct keel_error *err);
 int keel_vol_file_payload_open(struct keel_sd *sd, const struct keel_vol_entry *e,
                                struct keel_vol_payload *p, struct keel_error *err);
+int keel_vol_file_lease_open(struct keel_sd *sd, const struct keel_vol_entry *e,
+                             struct keel_vol_payload *p, struct keel_error *err);
 int keel_vol_file_resize_raw(struct keel_sd *sd, const struct keel_vol_entry *e, uint64_t size,
                              struct keel_error *err);
 
@@ -52,6 +54,8 @@ int keel_vol_block_remove(struct keel_sd *sd, const struct keel_vol_entry *e,
                           struct keel_error *err);
 int keel_vol_block_payload_open(struct keel_sd *sd, const struct keel_vol_entry *e,
                                 struct keel_vol_payload *p, struct keel_error *err);
+int keel_vol_block_lease_open(struct keel_sd *sd, const struct keel_vol_entry *e,
+                              struct keel_vol_payload *p, struct keel_error *err);
 int keel_vol_block_resize_lv(struct keel_sd *sd, const struct keel_vol_entry *e, uint64_t size,
                              struct keel_error *err);
 

@@ -345,6 +345,20 @@ int keel_vol_payload_open(struct keel_sd *sd, const char *vol, struct keel_vol_p
                                 : keel_vol_file_payload_open(sd, &e, p, err);
 }
 
+int keel_vol_lease_open(struct keel_sd *sd, const char *vol, struct keel_vol_payload *p,
+                        struct keel_error *err)
+{
+    struct keel_vol_entry e;
+
+    memset(p, 0, sizeof(*p));
+    if (keel_vol_info(sd, vol, &e, err) != 0)
+        return -1;
+    if (keel_sd_is_block(sd) ? keel_vol_block_lease_open(sd, &e, p, err) != 0
+                             : keel_vol_file_lease_open(sd, &e, p, err) != 0)
+        return keel_error_prefix(err, "volume %s: lease", vol);
+    return 0;
+}
+
 void keel_vol_payload_close(struct keel_vol_payload *p)
 {
     if (p->file != NULL) {

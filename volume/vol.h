@@ -144,4 +144,15 @@ int keel_vol_payload_open(struct keel_sd *sd, const char *vol, struct keel_vol_p
                           struct keel_error *err);
 void keel_vol_payload_close(struct keel_vol_payload *p);
 
+/*
+ * Open the volume's lease area, the same way (close with
+ * keel_vol_payload_close): <vol>.lease on file domains (offset 0), the
+ * leases LV at (100 + slot) x alignment on block domains.  The lease is
+ * the sanlock resource named by the volume UUID in the lockspace named by
+ * the domain UUID (spm/lease.h takes it): its holder may change this
+ * volume's own metadata (legality) without being SPM.
+ */
+int keel_vol_lease_open(struct keel_sd *sd, const char *vol, struct keel_vol_payload *p,
+                        struct keel_error *err);
+
 #endif /* KEEL_VOLUME_VOL_H */

@@ -362,6 +362,26 @@ int keel_vol_block_payload_open(struct keel_sd *sd, const struct keel_vol_entry 
     return 0;
 }
 
+int keel_vol_block_lease_open(struct keel_sd *sd, const struct keel_vol_entry *e,
+                              struct keel_vol_payload *p, struct keel_error *err)
+{
+    uint64_t align = keel_sd_info(sd)->alignment;
+    struct keel_sd_area a;
+
+    memset(p, 0, sizeof(*p));
+    if (e->slot < 0)
+        return keel_error_set(err, KEEL_E_INVAL, 0, "volume %s has no metadata slot", e->uuid);
+    if (keel_sd_lv_area(keel_sd_vg(sd), "leases", false, &a, err) != 0)
+        return -1;
+    p->dev = a.dev;
+    p->offset = a.offset + (uint64_t)(KEEL_VOL_RESERVED_LEASES + e->slot) * align;
+    p->size = align;
+    if (p->offset + align > a.offset + a.size)
+        return keel_error_set(err, KEEL_E_RANGE, 0, "volume %s: lease of slot %d beyond the "
+                              "leases LV", e->uuid, e->slot);
+    return 0;
+}
+
 int keel_vol_block_resize_lv(struct keel_sd *sd, const struct keel_vol_entry *e, uint64_t size,
                              struct keel_error *err)
 {

@@ -465,6 +465,15 @@ int keel_vol_file_payload_open(struct keel_sd *sd, const struct keel_vol_entry *
     return open_view(keel_sd_fs(sd), path, KEEL_O_RDWR, 0, p, err);
 }
 
+int keel_vol_file_lease_open(struct keel_sd *sd, const struct keel_vol_entry *e,
+                             struct keel_vol_payload *p, struct keel_error *err)
+{
+    char path[512];
+
+    vpath(path, sizeof(path), sd, e->image, e->uuid, ".lease");
+    return open_view(keel_sd_fs(sd), path, KEEL_O_RDWR | KEEL_O_SYNC, 0, p, err);
+}
+
 int keel_vol_file_resize_raw(struct keel_sd *sd, const struct keel_vol_entry *e, uint64_t size,
                              struct keel_error *err)
 {
