@@ -18,6 +18,8 @@ struct keel_sd {
     struct keel_blockdev **devs;   /* array owned, devices borrowed */
     size_t ndevs;
     struct keel_lvm_store *vg;     /* owned */
+    keel_sd_step_fn *step_fn;      /* keel_sd_set_step_hook */
+    void *step_opaque;
 };
 
 /* A new keel_sd taking md over (md is left empty); info decoded from it. */

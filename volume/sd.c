@@ -1,6 +1,7 @@
 /* Storage domains: what file and block domains share; see sd.h. */
 #include "volume/sd-priv.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -115,4 +116,63 @@ int keel_sd_format(struct keel_sd *sd, struct keel_error *err)
 
     keel_sd_close(sd);
     return rc;
+}
+
+void keel_sd_set_step_hook(struct keel_sd *sd, keel_sd_step_fn *fn, void *opaque)
+{
+    sd->step_fn = fn;
+    sd->step_opaque = opaque;
+}
+
+int keel_sd_step(struct keel_sd *sd, struct keel_sd_op *op, unsigned step, bool done,
+                 struct keel_error *err)
+{
+    op->step = step;
+    op->done = done;
+    if (sd->step_fn == NULL)
+        return 0;
+    return sd->step_fn(sd->step_opaque, op, err);
+}
+
+int keel_sd_journal_open(struct keel_sd *sd, uint64_t size, struct keel_sd_region *r,
+                         struct keel_error *err)
+{
+    memset(r, 0, sizeof(*r));
+    if (sd->block) {
+        struct keel_sd_area a;
+
+        if (keel_sd_lv_area(sd->vg, "keel_journal", false, &a, err) != 0)
+            return -1;
+        if (a.size < size)
+            return keel_error_set(err, KEEL_E_NOSPC, 0, "storage domain %s: keel_journal LV of "
+                                  "%llu bytes, need %llu", sd->info.uuid,
+                                  (unsigned long long)a.size, (unsigned long long)size);
+        r->dev = a.dev;
+        r->offset = a.offset;
+        r->size = size;
+    } else {
+        char path[128];
+        struct keel_stat st;
+        struct keel_sd_file_view v;
+
+        snprintf(path, sizeof(path), "%s/dom_md/keel_journal", sd->root);
+        if (keel_fs_stat(sd->fs, path, &st, err) != 0 ||
+            keel_sd_view_open(sd->fs, path, KEEL_O_RDWR | KEEL_O_SYNC,
+                              st.size < size ? size : 0, &v, err) != 0)
+            return keel_error_prefix(err, "storage domain %s: journal", sd->info.uuid);
+        r->dev = v.area.dev;
+        r->file = v.file;
+        r->size = size;
+    }
+    return 0;
+}
+
+void keel_sd_region_close(struct keel_sd_region *r)
+{
+    if (r->file != NULL) {
+        struct keel_sd_file_view v = { .file = r->file, .area = { .dev = r->dev } };
+
+        keel_sd_view_close(&v, NULL);
+    }
+    memset(r, 0, sizeof(*r));
 }

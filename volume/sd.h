@@ -43,6 +43,7 @@
 #include <stdint.h>
 
 #include "common/error.h"
+#include "common/uuid.h"
 #include "io/blockdev.h"
 #include "io/fs.h"
 #include "metadata/lvm_store.h"
@@ -135,6 +136,59 @@ int keel_sd_write_md(struct keel_sd *sd, const struct keel_sd_md *md, struct kee
  * the VG's LVs and wipe the PV labels.  sd is closed by the call.
  */
 int keel_sd_format(struct keel_sd *sd, struct keel_error *err);
+
+/*
+ * Multi-step operations report each step boundary to a hook, which is how
+ * the SPM's journal (spm/journal.h) records its intent before the first
+ * write and its end after the last.  A hook that fails stops the
+ * operation before its next step.
+ *
+ *   volume.create  0 placed (nothing written; block: slot chosen)
+ *                  1 payload and ILLEGAL metadata written
+ *                  2 block: the LV committed with its tags
+ *                  3 lease written   4 parent INTERNAL, flushed
+ *                  5 done: LEGAL written (or left ILLEGAL as asked)
+ *   volume.delete  0 found   1 ILLEGAL written   2 payload/LV removed
+ *                  3 done: the parent a LEAF again when it was the last child
+ */
+enum keel_sd_opkind {
+    KEEL_SD_OP_VOL_CREATE,
+    KEEL_SD_OP_VOL_DELETE,
+};
+
+struct keel_sd_op {
+    enum keel_sd_opkind kind;
+    unsigned step;
+    bool done;                          /* the last step */
+    char vol[KEEL_UUID_LEN + 1];
+    char image[KEEL_UUID_LEN + 1];
+    char parent[KEEL_UUID_LEN + 1];     /* KEEL_BLANK_UUID for none */
+    int slot;                           /* block metadata slot; -1 on file */
+    bool illegal;                       /* create: stays ILLEGAL when done */
+};
+
+typedef int keel_sd_step_fn(void *opaque, const struct keel_sd_op *op, struct keel_error *err);
+
+/* Install (or with NULL remove) the step hook of sd. */
+void keel_sd_set_step_hook(struct keel_sd *sd, keel_sd_step_fn *fn, void *opaque);
+/* Report a step boundary to the hook (0 when there is none). */
+int keel_sd_step(struct keel_sd *sd, struct keel_sd_op *op, unsigned step, bool done,
+                 struct keel_error *err);
+
+/*
+ * The domain's keel_journal area as a byte range of at least `size`
+ * bytes: the keel_journal LV on block domains, dom_md/keel_journal on
+ * file domains (grown to size when smaller: a write).  Close with
+ * keel_sd_region_close().
+ */
+struct keel_sd_region {
+    struct keel_blockdev *dev;   /* owned on file domains, borrowed on block */
+    struct keel_file *file;      /* file domains */
+    uint64_t offset, size;
+};
+int keel_sd_journal_open(struct keel_sd *sd, uint64_t size, struct keel_sd_region *r,
+                         struct keel_error *err);
+void keel_sd_region_close(struct keel_sd_region *r);
 
 /* Domain UUIDs under a file system's root (dirs holding dom_md/metadata). */
 int keel_sd_list_file(struct keel_fs *fs, char ***uuids, size_t *n, struct keel_error *err);

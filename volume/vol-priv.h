@@ -14,6 +14,7 @@ struct vol_new {
     char uuid[KEEL_UUID_LEN + 1];
     struct keel_vol_md md;                /* written ILLEGAL first */
     const struct keel_vol_entry *parent;  /* NULL for a base volume */
+    struct keel_sd_op op;                 /* for the step hook (sd.h) */
 };
 
 /* file domains (vol_file.c) */

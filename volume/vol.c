@@ -225,9 +225,16 @@ int keel_vol_create(struct keel_sd *sd, const struct keel_vol_create *c,
     keel_strlcpy(n.md.parent, c->parent ? c->parent : KEEL_BLANK_UUID, sizeof(n.md.parent));
     n.md.type = c->type;
     n.md.role = c->shared ? KEEL_VOL_SHARED : KEEL_VOL_LEAF;
+    n.op.kind = KEEL_SD_OP_VOL_CREATE;
+    keel_strlcpy(n.op.vol, n.uuid, sizeof(n.op.vol));
+    keel_strlcpy(n.op.image, c->image, sizeof(n.op.image));
+    keel_strlcpy(n.op.parent, n.md.parent, sizeof(n.op.parent));
+    n.op.slot = -1;
+    n.op.illegal = c->illegal;
     /* Steps 1-2: payload, ILLEGAL metadata, lease. */
     if ((keel_sd_is_block(sd) ? keel_vol_block_create(sd, &n, err)
-                              : keel_vol_file_create(sd, &n, err)) != 0)
+                              : keel_vol_file_create(sd, &n, err)) != 0 ||
+        keel_sd_step(sd, &n.op, 3, false, err) != 0)
         goto out;
     /* Invariant 3: the parent is INTERNAL before the child is LEGAL. */
     if (n.parent != NULL && strcmp(n.parent->image, c->image) == 0 &&
@@ -240,7 +247,8 @@ int keel_vol_create(struct keel_sd *sd, const struct keel_vol_create *c,
             goto out;
     }
     /* Block: one flush makes payload, lease and parent durable before LEGAL. */
-    if (keel_sd_is_block(sd) && keel_vol_block_flush(sd, err) != 0)
+    if ((keel_sd_is_block(sd) && keel_vol_block_flush(sd, err) != 0) ||
+        keel_sd_step(sd, &n.op, 4, false, err) != 0)
         goto out;
     if (!c->illegal) {
         if (lookup(sd, c->image, n.uuid, &self, err) != 0)
@@ -249,6 +257,8 @@ int keel_vol_create(struct keel_sd *sd, const struct keel_vol_create *c,
         if (write_md(sd, &self, &n.md, err) != 0)
             goto out;
     }
+    if (keel_sd_step(sd, &n.op, 5, true, err) != 0)
+        goto out;
     if (uuid_out != NULL)
         keel_strlcpy(uuid_out, n.uuid, KEEL_UUID_LEN + 1);
     rc = 0;
@@ -281,6 +291,7 @@ int keel_vol_delete(struct keel_sd *sd, const char *vol, bool force, struct keel
     struct keel_vol_list l;
     const struct keel_vol_entry *e;
     struct keel_vol_entry copy;
+    struct keel_sd_op op = { 0 };
     int rc = -1;
 
     if (keel_vol_list(sd, &l, err) != 0)
@@ -301,6 +312,13 @@ int keel_vol_delete(struct keel_sd *sd, const char *vol, bool force, struct keel
         keel_error_set(err, KEEL_E_PERM, 0, "it is a template volume (SHARED): use force");
         goto out;
     }
+    op.kind = KEEL_SD_OP_VOL_DELETE;
+    keel_strlcpy(op.vol, copy.uuid, sizeof(op.vol));
+    keel_strlcpy(op.image, copy.image, sizeof(op.image));
+    keel_strlcpy(op.parent, copy.has_md ? copy.md.parent : KEEL_BLANK_UUID, sizeof(op.parent));
+    op.slot = copy.slot;
+    if (keel_sd_step(sd, &op, 0, false, err) != 0)
+        goto out;
     /* ILLEGAL first: a crash half way leaves a leftover, never a LEGAL torso. */
     if (copy.has_md && copy.md.legality != KEEL_VOL_ILLEGAL) {
         struct keel_vol_md md = copy.md;
@@ -309,8 +327,10 @@ int keel_vol_delete(struct keel_sd *sd, const char *vol, bool force, struct keel
         if (write_md(sd, &copy, &md, err) != 0)
             goto out;
     }
-    if ((keel_sd_is_block(sd) ? keel_vol_block_remove(sd, &copy, err)
-                              : keel_vol_file_remove(sd, &copy, err)) != 0)
+    if (keel_sd_step(sd, &op, 1, false, err) != 0 ||
+        (keel_sd_is_block(sd) ? keel_vol_block_remove(sd, &copy, err)
+                              : keel_vol_file_remove(sd, &copy, err)) != 0 ||
+        keel_sd_step(sd, &op, 2, false, err) != 0)
         goto out;
     /* The parent is a leaf again when this was its last child (invariant 3). */
     if (copy.has_md && strcmp(copy.md.parent, KEEL_BLANK_UUID) != 0) {
@@ -325,11 +345,33 @@ int keel_vol_delete(struct keel_sd *sd, const char *vol, bool force, struct keel
                 goto out;
         }
     }
+    if (keel_sd_step(sd, &op, 3, true, err) != 0)
+        goto out;
     rc = 0;
 out:
     keel_vol_list_release(&l);
     if (rc != 0)
         keel_error_prefix(err, "cannot delete volume %s", vol);
+    return rc;
+}
+
+int keel_vol_settle_parent(struct keel_sd *sd, const char *parent, struct keel_error *err)
+{
+    struct keel_vol_list l;
+    const struct keel_vol_entry *p;
+    int rc = 0;
+
+    if (refresh(sd, err) != 0 || keel_vol_list(sd, &l, err) != 0)
+        return -1;
+    p = keel_vol_list_find(&l, parent);
+    if (p != NULL && p->has_md && p->md.role == KEEL_VOL_INTERNAL &&
+        count_children(&l, p->uuid, NULL) == 0) {
+        struct keel_vol_md pm = p->md;
+
+        pm.role = KEEL_VOL_LEAF;
+        rc = write_md(sd, p, &pm, err);
+    }
+    keel_vol_list_release(&l);
     return rc;
 }
 

@@ -112,6 +112,13 @@ int keel_vol_info(struct keel_sd *sd, const char *vol, struct keel_vol_entry *ou
 int keel_vol_delete(struct keel_sd *sd, const char *vol, bool force, struct keel_error *err);
 
 /*
+ * Make parent a LEAF again when it is INTERNAL and has no child volume
+ * left: what a delete does last, for the journal's recovery of a delete
+ * that stopped before it.  Nothing when parent does not exist.
+ */
+int keel_vol_settle_parent(struct keel_sd *sd, const char *parent, struct keel_error *err);
+
+/*
  * Grow a volume's capacity (the size the guest sees): the qcow2 virtual
  * size or the raw file / LV, and the metadata.
  */

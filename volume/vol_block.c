@@ -292,6 +292,11 @@ int keel_vol_block_create(struct keel_sd *sd, struct vol_new *n, struct keel_err
         return keel_error_set(err, KEEL_E_NOENT, 0, "the LUN of the new LV was not given");
     }
     off = keel_lvm_store_pe_offset(st, lv->segs[0].stripes[0].pv, lv->segs[0].stripes[0].pe);
+    n->op.slot = slot;
+    if (keel_sd_step(sd, &n->op, 0, false, err) != 0) {
+        keel_lvm_vg_free(vg);
+        return -1;
+    }
     /* 2. The payload into the extents it will get (free until the commit). */
     if (c->format == KEEL_VOL_COW) {
         struct keel_qcow2_opts o = {
@@ -308,12 +313,14 @@ int keel_vol_block_create(struct keel_sd *sd, struct vol_new *n, struct keel_err
         }
     }
     /* 3. The metadata, ILLEGAL, into a slot no LV names yet. */
-    if (keel_vol_block_write_md(sd, slot, &n->md, false, err) != 0) {
+    if (keel_vol_block_write_md(sd, slot, &n->md, false, err) != 0 ||
+        keel_sd_step(sd, &n->op, 1, false, err) != 0) {
         keel_lvm_vg_free(vg);
         return -1;
     }
     /* 4. One commit makes the LV with its tags; it flushes before its headers. */
-    if (keel_lvm_store_commit(st, vg, "keel: create volume", err) != 0)
+    if (keel_lvm_store_commit(st, vg, "keel: create volume", err) != 0 ||
+        keel_sd_step(sd, &n->op, 2, false, err) != 0)
         return -1;
     /* 5. The lease (flushed with the LEGAL metadata, vol.c). */
     if (keel_sd_lv_area(st, "leases", false, &leases, err) != 0)

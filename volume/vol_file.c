@@ -346,6 +346,8 @@ int keel_vol_file_create(struct keel_sd *sd, struct vol_new *n, struct keel_erro
     bool there = false;
     int rc;
 
+    if (keel_sd_step(sd, &n->op, 0, false, err) != 0)
+        return -1;
     snprintf(dir, sizeof(dir), "%s/images/%s", keel_sd_root(sd), c->image);
     if (keel_fs_exists(fs, dir, &there, err) != 0)
         return -1;
@@ -379,7 +381,8 @@ int keel_vol_file_create(struct keel_sd *sd, struct vol_new *n, struct keel_erro
     if (close_view(&p, rc == 0 ? err : NULL) != 0 || rc != 0)
         return -1;
     /* ILLEGAL metadata (invariant 1), then the lease. */
-    if (keel_vol_file_write_md(sd, c->image, n->uuid, &n->md, err) != 0)
+    if (keel_vol_file_write_md(sd, c->image, n->uuid, &n->md, err) != 0 ||
+        keel_sd_step(sd, &n->op, 1, false, err) != 0)
         return -1;
     if (keel_sd_info(sd)->type != KEEL_SD_TYPE_LOCALFS) {
         uint64_t align = keel_sd_info(sd)->alignment;
