@@ -26,6 +26,8 @@ struct keel_journal {
     struct slotstate slots[KEEL_JOURNAL_SLOTS];
     int cur;                 /* slot of the operation in progress, -1 */
     unsigned char *buf;
+    keel_journal_handler_fn *handler;
+    void *handler_opaque;
 };
 
 static const char *op_name(enum keel_sd_opkind k)
@@ -130,6 +132,45 @@ int keel_journal_open(struct keel_sd *sd, uint64_t lver, uint64_t host_id,
     return 0;
 }
 
+/* A slot no operation holds; -1 with err when the journal is full. */
+static int free_slot(struct keel_journal *j, struct keel_error *err)
+{
+    for (unsigned s = 0; s < KEEL_JOURNAL_SLOTS; s++)
+        if (!j->slots[s].bad && j->slots[s].rec.state != KEEL_JREC_OPEN && (int)s != j->cur)
+            return (int)s;
+    return keel_error_set(err, KEEL_E_NOSPC, 0, "storage domain %s: journal full (%d open "
+                          "operations)", keel_sd_info(j->sd)->uuid, KEEL_JOURNAL_SLOTS);
+}
+
+int keel_journal_begin(struct keel_journal *j, struct keel_jrec *r, unsigned *slot,
+                       struct keel_error *err)
+{
+    int s = free_slot(j, err);
+
+    if (s < 0)
+        return -1;
+    r->state = KEEL_JREC_OPEN;
+    r->step = 0;
+    if (write_rec(j, (unsigned)s, r, true, err) != 0)
+        return -1;
+    *slot = (unsigned)s;
+    return 0;
+}
+
+int keel_journal_end(struct keel_journal *j, unsigned slot, struct keel_error *err)
+{
+    struct keel_jrec rec = j->slots[slot].rec;
+
+    rec.state = KEEL_JREC_DONE;
+    return write_rec(j, slot, &rec, true, err);
+}
+
+void keel_journal_set_handler(struct keel_journal *j, keel_journal_handler_fn *fn, void *opaque)
+{
+    j->handler = fn;
+    j->handler_opaque = opaque;
+}
+
 int keel_journal_note(void *journal, const struct keel_sd_op *op, struct keel_error *err)
 {
     struct keel_journal *j = journal;
@@ -137,15 +178,10 @@ int keel_journal_note(void *journal, const struct keel_sd_op *op, struct keel_er
     char slot[16];
 
     if (op->step == 0) {
-        unsigned s;
+        int s = free_slot(j, err);
 
-        for (s = 0; s < KEEL_JOURNAL_SLOTS; s++)
-            if (!j->slots[s].bad && j->slots[s].rec.state != KEEL_JREC_OPEN)
-                break;
-        if (s == KEEL_JOURNAL_SLOTS)
-            return keel_error_set(err, KEEL_E_NOSPC, 0, "storage domain %s: journal full (%d "
-                                  "open operations)", keel_sd_info(j->sd)->uuid,
-                                  KEEL_JOURNAL_SLOTS);
+        if (s < 0)
+            return -1;
         rec.state = KEEL_JREC_OPEN;
         keel_strlcpy(rec.op, op_name(op->kind), sizeof(rec.op));
         snprintf(slot, sizeof(slot), "%d", op->slot);
@@ -156,9 +192,9 @@ int keel_journal_note(void *journal, const struct keel_sd_op *op, struct keel_er
             keel_jrec_add_arg(&rec, "illegal", op->illegal ? "1" : "0", err) != 0)
             return -1;
         /* Invariant 1: a create's commit flushes first; a delete writes at once. */
-        if (write_rec(j, s, &rec, op->kind == KEEL_SD_OP_VOL_DELETE, err) != 0)
+        if (write_rec(j, (unsigned)s, &rec, op->kind == KEEL_SD_OP_VOL_DELETE, err) != 0)
             return -1;
-        j->cur = (int)s;
+        j->cur = s;
         return 0;
     }
     if (j->cur < 0)
@@ -203,6 +239,11 @@ static int settle(struct keel_journal *j, const struct keel_jrec *r, bool *rolle
     struct keel_error e2 = KEEL_ERROR_INIT;
     int found;
 
+    if (strncmp(r->op, "volume.", 7) != 0) {
+        if (j->handler == NULL)
+            return keel_error_set(err, KEEL_E_UNSUPPORTED, 0, "unknown operation %s", r->op);
+        return j->handler(j->handler_opaque, r, rolled_back, err);
+    }
     if (keel_jrec_arg(r, "volume", vol, sizeof(vol)) == NULL || !keel_uuid_valid(vol) ||
         keel_jrec_arg(r, "image", img, sizeof(img)) == NULL || !keel_uuid_valid(img) ||
         keel_jrec_arg(r, "parent", parent, sizeof(parent)) == NULL || !keel_uuid_valid(parent))
@@ -245,7 +286,7 @@ int keel_journal_recover(struct keel_journal *j, struct keel_journal_report *rep
     for (unsigned s = 0; s < KEEL_JOURNAL_SLOTS && rc == 0; s++) {
         struct slotstate *st = &j->slots[s];
         struct keel_jrec rec;
-        char vol[64] = "?";
+        char vol[64] = "";
         bool back = false;
 
         if (st->bad) {
@@ -256,7 +297,8 @@ int keel_journal_recover(struct keel_journal *j, struct keel_journal_report *rep
         if (st->rec.state != KEEL_JREC_OPEN)
             continue;
         rec = st->rec;
-        keel_jrec_arg(&rec, "volume", vol, sizeof(vol));
+        if (keel_jrec_arg(&rec, "volume", vol, sizeof(vol)) == NULL)
+            keel_jrec_arg(&rec, "domain", vol, sizeof(vol));
         if (settle(j, &rec, &back, err) != 0) {
             keel_error_prefix(err, "storage domain %s: journal slot %u: %s %s",
                               keel_sd_info(j->sd)->uuid, s, rec.op, vol);

@@ -29,6 +29,7 @@
 #ifndef KEEL_SPM_JOURNAL_H
 #define KEEL_SPM_JOURNAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -58,6 +59,25 @@ struct keel_journal_report {
 /* Finish or roll back every OPEN record (invariant 3). */
 int keel_journal_recover(struct keel_journal *j, struct keel_journal_report *rep,
                          struct keel_error *err);
+
+/*
+ * Operations outside volume/ (pool changes, spm/pool.h) journal
+ * themselves: begin writes r (its op and args; state, seq, lver and host
+ * are filled in) OPEN and flushed, and gives its slot; end marks it DONE.
+ */
+struct keel_jrec;
+int keel_journal_begin(struct keel_journal *j, struct keel_jrec *r, unsigned *slot,
+                       struct keel_error *err);
+int keel_journal_end(struct keel_journal *j, unsigned slot, struct keel_error *err);
+
+/*
+ * Recovery of operations journal.c does not know (not volume.*): the
+ * handler finishes or rolls back r (idempotently) and says which, or
+ * fails with KEEL_E_UNSUPPORTED when r is not its own.
+ */
+typedef int keel_journal_handler_fn(void *opaque, const struct keel_jrec *r, bool *rolled_back,
+                                    struct keel_error *err);
+void keel_journal_set_handler(struct keel_journal *j, keel_journal_handler_fn *fn, void *opaque);
 
 /* The step hook; keel_journal_attach() installs it on the domain. */
 int keel_journal_note(void *journal, const struct keel_sd_op *op, struct keel_error *err);
