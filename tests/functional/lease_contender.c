@@ -3,9 +3,9 @@
  * process (tests/functional/test_spm_race.c and test_spm_fence.c drive it).
  *
  *   lease-contender HOST_ID NAME iscsi://LUN            ids at 0, SDM at 1 MiB,
- *                                                       write log at 4 MiB
+ *                                                       write log at 4 MiB (LUN >= 20 MiB)
  *   lease-contender HOST_ID NAME nfs://.../export SD    SD/dom_md/{ids,leases},
- *                                                       write log SD/dom_md/writelog
+ *                                                       write log SD/dom_md/writelog (16 MiB)
  *
  * Joins its host id (N = 1 s, slack 2 s), prints "joined", then reads
  * commands on stdin, one per line, and answers one line each:
@@ -16,9 +16,9 @@
  *   status    "status STATE seq=N refused=N errors=N deadline_ms=T fenced_ms=T WHY"
  *             (STATE idle|working|fenced; times in CLOCK_BOOTTIME ms; the
  *             writer retries after I/O errors and stops when fenced)
- * The write log stands for the SPM's metadata writes: its own connection
- * (not the lease's), gated by the SPM lease's fence, one 512-byte record
- * per host at 512 * HOST_ID: "KEELWLOG", host id, lver, seq (u64 LE).
+ * The write log (tests/functional/writelog.h) stands for the SPM's
+ * metadata writes: its own connection (not the lease's), gated by the SPM
+ * lease's fence.
  * It keeps renewing its host id until stdin closes or it is killed.
  */
 #include <pthread.h>
@@ -34,6 +34,7 @@
 #include "io/fence.h"
 #include "io/fs.h"
 #include "spm/lease.h"
+#include "tests/functional/writelog.h"
 
 #define MiB (UINT64_C(1) << 20)
 
@@ -51,7 +52,7 @@ static struct keel_blockdev *file_view(struct keel_fs *fs, const char *path, uns
     struct keel_blockdev *d = NULL;
 
     if (keel_file_open(fs, path, KEEL_O_RDWR | KEEL_O_SYNC | flags, 0644, &f, &err) != 0 ||
-        (flags & KEEL_O_CREAT && keel_file_truncate(f, MiB, &err) != 0) ||
+        (flags & KEEL_O_CREAT && keel_file_truncate(f, 16 * MiB, &err) != 0) ||
         keel_blockdev_open_file(f, 512, &d, &err) != 0)
         die(path, &err);
     return d; /* the file stays open for the process's life */
@@ -61,7 +62,7 @@ static struct keel_blockdev *file_view(struct keel_fs *fs, const char *path, uns
 static struct {
     pthread_mutex_t lock;
     struct keel_blockdev *dev;   /* its own connection, fenced */
-    uint64_t off, host_id;
+    uint64_t base, host_id;
     struct keel_lease *lease;    /* NULL: not SPM */
     bool working;
     const char *state;
@@ -76,7 +77,7 @@ static void *writer(void *arg)
     (void)arg;
     for (;;) {
         struct keel_error err = KEEL_ERROR_INIT;
-        uint64_t v[3];
+        struct wlog_rec r;
         int rc;
 
         keel_sleep_ms(20);
@@ -85,9 +86,9 @@ static void *writer(void *arg)
             pthread_mutex_unlock(&w.lock);
             continue;
         }
-        v[0] = w.host_id;
-        v[1] = keel_lease_lver(w.lease);
-        v[2] = w.seq + 1;
+        r.host = w.host_id;
+        r.lver = keel_lease_lver(w.lease);
+        r.seq = w.seq + 1;
         {
             uint64_t until = keel_fence_valid_until(keel_lease_fence(w.lease));
 
@@ -95,13 +96,12 @@ static void *writer(void *arg)
                 w.deadline_ms = until / KEEL_NS_PER_MS;
         }
         pthread_mutex_unlock(&w.lock);
-        memset(rec, 0, 512);
-        memcpy(rec, "KEELWLOG", 8);
-        memcpy(rec + 8, v, sizeof(v));
-        rc = keel_blockdev_pwrite(w.dev, rec, 512, w.off, &err);
+        r.t_ns = keel_boottime_ns();
+        wlog_encode(&r, rec);
+        rc = keel_blockdev_pwrite(w.dev, rec, WLOG_REC, wlog_offset(w.base, &r), &err);
         pthread_mutex_lock(&w.lock);
         if (rc == 0) {
-            w.seq = v[2];
+            w.seq = r.seq;
         } else if (err.code == KEEL_E_FENCED) {
             w.working = false;
             w.state = "fenced";
@@ -130,7 +130,7 @@ int main(int argc, char **argv)
     char line[64];
 
     prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (argc < 4 || keel_parse_u64(argv[1], &id) != 0) {
+    if (argc < 4 || keel_parse_u64(argv[1], &id) != 0 || id < 1 || id > WLOG_MAX_HOST) {
         fprintf(stderr, "usage: lease-contender HOST_ID NAME URL [SD]\n");
         return 2;
     }
@@ -153,14 +153,14 @@ int main(int argc, char **argv)
         p = keel_strdup_printf("%s/dom_md/writelog", ls);
         w.dev = file_view(wfs, p, KEEL_O_CREAT);
         free(p);
-        w.off = 512 * id;
+        w.base = 0;
     } else {
         if (keel_blockdev_open(argv[3], &o, &ids, &err) != 0 ||
             keel_blockdev_open(argv[3], &o, &w.dev, &err) != 0)
             die("lun", &err);
         leases = ids;
         ls = "5e1c0a3f-1d2b-4c3d-8e4f-5a6b7c8d9e0f";
-        w.off = 4 * MiB + 512 * id;
+        w.base = 4 * MiB;
     }
     w.host_id = id;
     if (keel_delta_acquire(ids, ids_off, ls, id, argv[2], &t, &d, &err) != 0 ||
