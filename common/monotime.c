@@ -29,3 +29,27 @@ void keel_sleep_ms(unsigned ms)
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
 }
+
+static const struct keel_sim_clock *sim;
+
+uint64_t keel_lease_clock_ns(void)
+{
+    const struct keel_sim_clock *c = __atomic_load_n(&sim, __ATOMIC_ACQUIRE);
+
+    return c != NULL ? c->now_ns(c->opaque) : keel_boottime_ns();
+}
+
+void keel_lease_clock_sleep_ms(unsigned ms)
+{
+    const struct keel_sim_clock *c = __atomic_load_n(&sim, __ATOMIC_ACQUIRE);
+
+    if (c != NULL)
+        c->sleep_ms(c->opaque, ms);
+    else
+        keel_sleep_ms(ms);
+}
+
+void keel_lease_clock_simulate(const struct keel_sim_clock *c)
+{
+    __atomic_store_n(&sim, c, __ATOMIC_RELEASE);
+}

@@ -20,4 +20,21 @@ uint64_t keel_boottime_ns(void);
 /* Sleep for ms milliseconds (restarts after signals). */
 void keel_sleep_ms(unsigned ms);
 
+/*
+ * The clock of leases and of the fences that follow them (spm/, io/fence.c):
+ * CLOCK_BOOTTIME and real sleeps, or -- for simulations that run many
+ * lease lifetimes in a second (tests/unit/test_spm_sim.c) -- a simulated
+ * clock whose sleeps only move it forward.  Set it before any lease exists.
+ */
+uint64_t keel_lease_clock_ns(void);
+void keel_lease_clock_sleep_ms(unsigned ms);
+
+struct keel_sim_clock {
+    uint64_t (*now_ns)(void *opaque);
+    void (*sleep_ms)(void *opaque, unsigned ms);
+    void *opaque;
+};
+/* NULL: the real clock again.  c is borrowed until then. */
+void keel_lease_clock_simulate(const struct keel_sim_clock *c);
+
 #endif /* KEEL_COMMON_MONOTIME_H */

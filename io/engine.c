@@ -623,7 +623,7 @@ static int poll_timeout_ms(struct keel_engine *eng, uint64_t now)
         until = KEEL_MIN(until, eng->connect_deadline);
     if (fence_of(eng) != NULL && (eng->pending.n > 0 || eng->inflight.n > 0)) {
         /* Wake at the fence's deadline (another clock: convert the distance). */
-        uint64_t valid = keel_fence_valid_until(fence_of(eng)), boot = keel_boottime_ns();
+        uint64_t valid = keel_fence_valid_until(fence_of(eng)), boot = keel_lease_clock_ns();
 
         until = KEEL_MIN(until, valid > boot ? now + (valid - boot) : now);
     }

@@ -52,7 +52,7 @@ void keel_fence_arm(struct keel_fence *f, uint64_t start_until, uint64_t valid_u
     f->open = true;
     f->start_until = start_until;
     f->valid_until = valid_until;
-    expire(f, keel_boottime_ns());
+    expire(f, keel_lease_clock_ns());
     pthread_mutex_unlock(&f->lock);
 }
 
@@ -61,7 +61,7 @@ bool keel_fence_extend(struct keel_fence *f, uint64_t start_until, uint64_t vali
     bool ok;
 
     pthread_mutex_lock(&f->lock);
-    expire(f, keel_boottime_ns());
+    expire(f, keel_lease_clock_ns());
     ok = f->open;
     if (ok) {
         if (start_until > f->start_until)
@@ -85,7 +85,7 @@ void keel_fence_shut(struct keel_fence *f, const char *why)
 
 int keel_fence_check(struct keel_fence *f, struct keel_error *err)
 {
-    uint64_t now = keel_boottime_ns();
+    uint64_t now = keel_lease_clock_ns();
     int rc = 0;
 
     pthread_mutex_lock(&f->lock);
@@ -108,7 +108,7 @@ uint64_t keel_fence_valid_until(struct keel_fence *f)
     uint64_t v;
 
     pthread_mutex_lock(&f->lock);
-    expire(f, keel_boottime_ns());
+    expire(f, keel_lease_clock_ns());
     v = f->open ? f->valid_until : 0;
     pthread_mutex_unlock(&f->lock);
     return v;

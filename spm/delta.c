@@ -52,7 +52,7 @@ struct keel_delta {
 
 uint64_t keel_lease_now(void)
 {
-    uint64_t s = keel_boottime_ns() / KEEL_NS_PER_S;
+    uint64_t s = keel_lease_clock_ns() / KEEL_NS_PER_S;
 
     return s == 0 ? 1 : s; /* 0 means "free" on disk */
 }
@@ -191,7 +191,7 @@ int keel_delta_acquire(struct keel_blockdev *dev, uint64_t offset, const char *l
     if (cur.timestamp != 0 && strcmp(cur.resource_name, d->name) != 0) {
         unsigned wait = 8 * other + d->slack;
 
-        keel_sleep_ms(wait * 1000);
+        keel_lease_clock_sleep_ms(wait * 1000);
         if (read_sector(d, host_id, buf, err) != 0 || decode(d, buf, host_id, &again, err) != 0)
             goto out;
         if (again.timestamp != 0 &&
@@ -214,7 +214,7 @@ int keel_delta_acquire(struct keel_blockdev *dev, uint64_t offset, const char *l
         goto out;
     d->last_success = d->rec.timestamp;
     /* 5., 6. Wait 2N and read back exactly what we wrote (invariant 1). */
-    keel_sleep_ms(2 * other * 1000);
+    keel_lease_clock_sleep_ms(2 * other * 1000);
     if (read_sector(d, host_id, buf, err) != 0)
         goto out;
     if (memcmp(buf, d->mine, d->sector) != 0) {
@@ -301,7 +301,7 @@ int keel_delta_renew(struct keel_delta *d, struct keel_error *err)
                            l.resource_name, l.owner_generation);
         pthread_mutex_lock(&d->lock);
         d->lost = true;
-        settle(d, keel_boottime_ns());
+        settle(d, keel_lease_clock_ns());
         pthread_mutex_unlock(&d->lock);
         return -1;
     }
@@ -321,10 +321,10 @@ ours:
         return -1;
     pthread_mutex_lock(&d->lock);
     /* Renewed in time only if the write landed before the old deadline. */
-    settle(d, keel_boottime_ns());
+    settle(d, keel_lease_clock_ns());
     if (!d->lost)
         d->last_success = ts;
-    settle(d, keel_boottime_ns());
+    settle(d, keel_lease_clock_ns());
     pthread_mutex_unlock(&d->lock);
     return 0;
 }
@@ -350,7 +350,7 @@ static void *renewal(void *arg)
             struct keel_error e = KEEL_ERROR_INIT;
 
             if (keel_delta_renew(d, &e) != 0)
-                keel_sleep_ms(RETRY_MS);
+                keel_lease_clock_sleep_ms(RETRY_MS);
         }
         pthread_mutex_lock(&d->lock);
     }
@@ -383,7 +383,7 @@ static void stop_thread(struct keel_delta *d)
 
 bool keel_delta_valid(struct keel_delta *d, uint64_t *left_ms)
 {
-    uint64_t t = keel_boottime_ns(), deadline;
+    uint64_t t = keel_lease_clock_ns(), deadline;
     bool ok;
 
     pthread_mutex_lock(&d->lock);
@@ -461,7 +461,7 @@ int keel_delta_add_fence(struct keel_delta *d, struct keel_fence *f, struct keel
     int rc = 0;
 
     pthread_mutex_lock(&d->lock);
-    settle(d, keel_boottime_ns());
+    settle(d, keel_lease_clock_ns());
     until = deadline_ns(d);
     if (!d->held || d->lost) {
         rc = keel_error_set(err, KEEL_E_PERM, 0, "lockspace %s: host id %" PRIu64 " is not held",
@@ -497,7 +497,7 @@ int keel_delta_release(struct keel_delta *d, struct keel_error *err)
 {
     stop_thread(d);
     pthread_mutex_lock(&d->lock);
-    settle(d, keel_boottime_ns());
+    settle(d, keel_lease_clock_ns());
     if (!d->held || d->lost) {
         d->held = false;
         settle(d, 0);

@@ -118,7 +118,7 @@ static void random_pause(void)
 
     if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r))
         r = 500;
-    keel_sleep_ms(r % 1000);
+    keel_lease_clock_sleep_ms(r % 1000);
 }
 
 int keel_paxos_acquire(struct keel_delta *me, struct keel_blockdev *dev, uint64_t offset,
