@@ -32,7 +32,12 @@ struct keel_journal {
 
 static const char *op_name(enum keel_sd_opkind k)
 {
-    return k == KEEL_SD_OP_VOL_CREATE ? "volume.create" : "volume.delete";
+    switch (k) {
+    case KEEL_SD_OP_VOL_CREATE: return "volume.create";
+    case KEEL_SD_OP_VOL_DELETE: return "volume.delete";
+    case KEEL_SD_OP_VOL_EXTEND: return "volume.extend";
+    }
+    return "?";
 }
 
 static int read_all(struct keel_journal *j, struct keel_error *err)
@@ -175,7 +180,7 @@ int keel_journal_note(void *journal, const struct keel_sd_op *op, struct keel_er
 {
     struct keel_journal *j = journal;
     struct keel_jrec rec = { 0 };
-    char slot[16];
+    char slot[16], cap[32];
 
     if (op->step == 0) {
         int s = free_slot(j, err);
@@ -185,14 +190,17 @@ int keel_journal_note(void *journal, const struct keel_sd_op *op, struct keel_er
         rec.state = KEEL_JREC_OPEN;
         keel_strlcpy(rec.op, op_name(op->kind), sizeof(rec.op));
         snprintf(slot, sizeof(slot), "%d", op->slot);
+        snprintf(cap, sizeof(cap), "%" PRIu64, op->capacity);
         if (keel_jrec_add_arg(&rec, "volume", op->vol, err) != 0 ||
             keel_jrec_add_arg(&rec, "image", op->image, err) != 0 ||
             keel_jrec_add_arg(&rec, "parent", op->parent, err) != 0 ||
             keel_jrec_add_arg(&rec, "slot", slot, err) != 0 ||
-            keel_jrec_add_arg(&rec, "illegal", op->illegal ? "1" : "0", err) != 0)
+            keel_jrec_add_arg(&rec, "illegal", op->illegal ? "1" : "0", err) != 0 ||
+            (op->kind == KEEL_SD_OP_VOL_EXTEND &&
+             keel_jrec_add_arg(&rec, "capacity", cap, err) != 0))
             return -1;
-        /* Invariant 1: a create's commit flushes first; a delete writes at once. */
-        if (write_rec(j, (unsigned)s, &rec, op->kind == KEEL_SD_OP_VOL_DELETE, err) != 0)
+        /* Invariant 1: a create's commit flushes first; others write it at once. */
+        if (write_rec(j, (unsigned)s, &rec, op->kind != KEEL_SD_OP_VOL_CREATE, err) != 0)
             return -1;
         j->cur = s;
         return 0;
@@ -263,6 +271,20 @@ static int settle(struct keel_journal *j, const struct keel_jrec *r, bool *rolle
             snprintf(dir, sizeof(dir), "%s/images/%s", keel_sd_root(j->sd), img);
             keel_fs_rmdir(keel_sd_fs(j->sd), dir, NULL);
         }
+        return 0;
+    }
+    if (strcmp(r->op, "volume.extend") == 0) {
+        char cap[32];
+        uint64_t c;
+
+        *rolled_back = false;
+        if (keel_jrec_arg(r, "capacity", cap, sizeof(cap)) == NULL ||
+            keel_parse_u64(cap, &c) != 0)
+            return keel_error_set(err, KEEL_E_CORRUPT, 0, "volume.extend record without its "
+                                  "capacity");
+        /* Grown again to the same size is a no-op; then the metadata follows. */
+        if (found && e.has_md && e.md.capacity < c)
+            return keel_vol_extend(j->sd, vol, c, err);
         return 0;
     }
     if (strcmp(r->op, "volume.delete") == 0) {

@@ -14,12 +14,13 @@
  *   1. The OPEN record is durable before the first change others can see:
  *      for volume.create the LVM commit (its pre-header flush covers the
  *      record; the payload and slot written before it lie in extents and a
- *      slot no LV names); for volume.delete it is flushed at once.
+ *      slot no LV names); for other operations it is flushed at once.
  *   2. DONE is flushed before the operation returns: an OPEN record means
  *      the operation may be anywhere between its first and last step.
  *   3. Recovery rolls a create back (deletes whatever exists of the
  *      volume, which also makes its parent a LEAF again) unless it was
- *      LEGAL already (then it was complete); it rolls a delete forward.
+ *      LEGAL already (then it was complete); it rolls a delete and an
+ *      extend forward (growing a payload to the size it has is a no-op).
  *      Both are idempotent, so a crash during recovery is recovered again.
  *   4. A slot is used by one operation at a time; each record write goes
  *      to the copy that does not hold the slot's newest valid record.

@@ -150,10 +150,13 @@ int keel_sd_format(struct keel_sd *sd, struct keel_error *err);
  *                  5 done: LEGAL written (or left ILLEGAL as asked)
  *   volume.delete  0 found   1 ILLEGAL written   2 payload/LV removed
  *                  3 done: the parent a LEAF again when it was the last child
+ *   volume.extend  0 checked   1 payload grown (qcow2 header, LV or file)
+ *                  2 done: the new capacity in the metadata
  */
 enum keel_sd_opkind {
     KEEL_SD_OP_VOL_CREATE,
     KEEL_SD_OP_VOL_DELETE,
+    KEEL_SD_OP_VOL_EXTEND,
 };
 
 struct keel_sd_op {
@@ -165,6 +168,7 @@ struct keel_sd_op {
     char parent[KEEL_UUID_LEN + 1];     /* KEEL_BLANK_UUID for none */
     int slot;                           /* block metadata slot; -1 on file */
     bool illegal;                       /* create: stays ILLEGAL when done */
+    uint64_t capacity;                  /* extend: the new capacity */
 };
 
 typedef int keel_sd_step_fn(void *opaque, const struct keel_sd_op *op, struct keel_error *err);

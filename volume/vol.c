@@ -415,6 +415,7 @@ int keel_vol_extend(struct keel_sd *sd, const char *vol, uint64_t capacity,
 {
     struct keel_vol_entry e;
     struct keel_vol_md md;
+    struct keel_sd_op op = { 0 };
     int rc;
 
     capacity = ROUND_UP(capacity, 4096);
@@ -430,6 +431,14 @@ int keel_vol_extend(struct keel_sd *sd, const char *vol, uint64_t capacity,
                               "capacity", vol, (unsigned long long)capacity);
     if (capacity == e.md.capacity)
         return 0;
+    op.kind = KEEL_SD_OP_VOL_EXTEND;
+    keel_strlcpy(op.vol, e.uuid, sizeof(op.vol));
+    keel_strlcpy(op.image, e.image, sizeof(op.image));
+    keel_strlcpy(op.parent, e.md.parent, sizeof(op.parent));
+    op.slot = e.slot;
+    op.capacity = capacity;
+    if (keel_sd_step(sd, &op, 0, false, err) != 0)
+        return -1;
     if (e.md.format == KEEL_VOL_COW) {
         struct keel_vol_payload p;
         uint64_t need = 0;
@@ -458,11 +467,11 @@ int keel_vol_extend(struct keel_sd *sd, const char *vol, uint64_t capacity,
         rc = keel_sd_is_block(sd) ? keel_vol_block_resize_lv(sd, &e, capacity, err)
                                   : keel_vol_file_resize_raw(sd, &e, capacity, err);
     }
-    if (rc != 0)
+    if (rc != 0 || keel_sd_step(sd, &op, 1, false, err) != 0)
         return keel_error_prefix(err, "volume %s", vol);
     md = e.md;
     md.capacity = capacity;
-    if (write_md(sd, &e, &md, err) != 0)
+    if (write_md(sd, &e, &md, err) != 0 || keel_sd_step(sd, &op, 2, true, err) != 0)
         return keel_error_prefix(err, "volume %s", vol);
     return 0;
 }

@@ -4,6 +4,7 @@
  *
  *   journal-worker URL SD LVER create VOL IMG PARENT|- CRASH
  *   journal-worker URL SD LVER delete VOL CRASH
+ *   journal-worker URL SD LVER extend VOL CAPACITY CRASH
  *
  * URL is an iSCSI LUN (block domain SD) or an NFS export (file domain).
  * CRASH is the step (keel_sd_op.step) after whose journal note the
@@ -74,6 +75,13 @@ int main(int argc, char **argv)
     } else if (strcmp(argv[4], "delete") == 0 && argc == 7) {
         crash_at = strtol(argv[6], NULL, 10);
         rc = keel_vol_delete(sd, argv[5], false, &err);
+    } else if (strcmp(argv[4], "extend") == 0 && argc == 8) {
+        uint64_t cap;
+
+        if (keel_parse_u64(argv[6], &cap) != 0)
+            return 2;
+        crash_at = strtol(argv[7], NULL, 10);
+        rc = keel_vol_extend(sd, argv[5], cap, &err);
     } else {
         fprintf(stderr, "journal-worker: bad arguments\n");
         return 2;

@@ -1,7 +1,8 @@
 /*
  * The SPM journal (spm/journal.h): an SPM process (journal-worker) is
- * killed with SIGKILL at every step boundary of a volume create and of a
- * volume delete, on a block domain (tgtd LUN) and an NFS domain
+ * killed with SIGKILL at every step boundary of a volume create, of a
+ * volume delete and of a volume extend (qcow2 and raw), on a block domain
+ * (tgtd LUN) and an NFS domain
  * (nfs-ganesha).  After each kill a new SPM (this test, a higher lver)
  * opens the journal and recovers; then
  *   - Keel: a create is rolled back (the volume is gone and its parent a
@@ -33,6 +34,8 @@
 #define BASE "bbbbbbbb-0000-4000-8000-00000000000b"
 #define CREATE_STEPS 6
 #define DELETE_STEPS 4
+#define EXTEND_STEPS 3
+#define RAW "dddddddd-0000-4000-8000-00000000000d"
 
 struct lab {
     bool block;
@@ -93,9 +96,8 @@ static void worker_killed(struct lab *l, const char *const args[])
 {
     int st = worker(l, args);
 
-    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "journal-worker %s %s at step %s "
-                  "was not killed: status %d", args[0], args[1], args[args[0][0] == 'c' ? 4 : 2],
-                  st);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "journal-worker %s %s was not "
+                  "killed: status %d", args[0], args[1], st);
 }
 
 /* The new SPM's recovery: how many records it finished and rolled back. */
@@ -181,7 +183,8 @@ static void judge(struct lab *l, const char *const want[], size_t nwant,
         if (strcmp(v->uuid, BASE) == 0)
             ck_assert_msg(v->md.role == base_role, "base role %d, want %d", (int)v->md.role,
                           (int)base_role);
-        qemu_check(l, sd, v);
+        if (v->md.format == KEEL_VOL_COW)
+            qemu_check(l, sd, v);
     }
     keel_vol_list_release(&vols);
     if (l->block) {
@@ -209,6 +212,54 @@ static void judge(struct lab *l, const char *const want[], size_t nwant,
             }
         }
         ck_assert_msg(nvol == nwant, "%zu LVs with a slot, want %zu", nvol, nwant);
+    }
+    keel_sd_close(sd);
+}
+
+/* The capacity in Keel's metadata, and in the payload as qemu-img or the LV/file says. */
+static void expect_capacity(struct lab *l, const char *vol, uint64_t want)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    struct keel_sd *sd = open_sd(l);
+    struct keel_vol_entry e;
+
+    ck_assert_msg(keel_vol_info(sd, vol, &e, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(e.md.capacity, want);
+    if (e.md.format == KEEL_VOL_COW) {
+        char *loop = NULL, *spec, *out = NULL, *want_s;
+
+        if (l->block) {
+            struct keel_vol_payload p;
+
+            ck_assert_msg(keel_vol_payload_open(sd, vol, &p, &err) == 0 &&
+                          keel_lab_loop_attach(keel_lab_tgtd_lun_path(l->tgtd, 0, 1), p.offset,
+                                               p.size, &loop, &err) == 0, "%s", err.msg);
+            keel_vol_payload_close(&p);
+            spec = keel_strdup_printf("json:{\"driver\":\"qcow2\",\"backing\":null,\"file\":"
+                                      "{\"driver\":\"host_device\",\"filename\":\"%s\"}}",
+                                      loop);
+        } else {
+            spec = keel_strdup_printf("json:{\"driver\":\"qcow2\",\"backing\":null,\"file\":"
+                                      "{\"driver\":\"file\",\"filename\":\"%s/%s/images/%s/%s\"}}",
+                                      keel_lab_nfs_export_dir(l->nfs), SD, e.image, vol);
+        }
+        {
+            const char *argv[] = { "qemu-img", "info", "-U", "--output=json", spec, NULL };
+
+            ck_assert_msg(keel_lab_run_ok(argv, NULL, &out, &err) == 0, "%s", err.msg);
+        }
+        want_s = keel_strdup_printf("\"virtual-size\": %llu,", (unsigned long long)want);
+        ck_assert_msg(strstr(out, want_s) != NULL, "qemu-img: %s, want %s", out, want_s);
+        free(want_s);
+        free(out);
+        free(spec);
+        if (loop != NULL) {
+            keel_lab_loop_detach(loop);
+            free(loop);
+        }
+    } else {
+        ck_assert_msg(e.size >= want, "payload of %llu bytes, capacity %llu",
+                      (unsigned long long)e.size, (unsigned long long)want);
     }
     keel_sd_close(sd);
 }
@@ -284,10 +335,38 @@ static void journal_flavour(bool block)
         recover(&l, k < DELETE_STEPS - 1 ? 1 : 0, 0);
         judge(&l, base_only, 1, KEEL_VOL_LEAF);
     }
-    fprintf(stderr, "test_journal: %s: SPM killed at each of %d create and %d delete steps; "
-                    "recovery left metadata Keel, %sqemu-img accept\n", block ? "block" : "nfs",
-            block ? CREATE_STEPS : CREATE_STEPS - 1, DELETE_STEPS,
-            block ? "lvm2 (lvs, vgck), " : "");
+    /* BASE (qcow2) and a raw volume, killed at each step of their extend. */
+    {
+        struct keel_sd *sd = open_sd(&l);
+        struct keel_vol_create rc = { .image = "22222222-0000-4000-8000-000000000002",
+                                      .uuid = RAW, .format = KEEL_VOL_RAW,
+                                      .type = block ? KEEL_VOL_PREALLOCATED : KEEL_VOL_SPARSE,
+                                      .capacity = 128 << 20 };
+
+        ck_assert_msg(keel_vol_create(sd, &rc, NULL, &err) == 0, "%s", err.msg);
+        keel_sd_close(sd);
+    }
+    for (int v = 0; v < 2; v++) {
+        const char *vol = v == 0 ? BASE : RAW;
+
+        for (int k = 0; k < EXTEND_STEPS; k++) {
+            uint64_t cap = (v == 0 ? 2 * GiB : 256 << 20) + (uint64_t)k * (128 << 20);
+            char caps[32];
+            const char *args[] = { "extend", vol, caps, crash, NULL };
+            const char *both[] = { BASE, RAW };
+
+            snprintf(caps, sizeof(caps), "%llu", (unsigned long long)cap);
+            snprintf(crash, sizeof(crash), "%d", k);
+            worker_killed(&l, args);
+            recover(&l, k < EXTEND_STEPS - 1 ? 1 : 0, 0);
+            judge(&l, both, 2, KEEL_VOL_LEAF);
+            expect_capacity(&l, vol, cap);
+        }
+    }
+    fprintf(stderr, "test_journal: %s: SPM killed at each of %d create, %d delete and %d extend "
+                    "steps; recovery left metadata Keel, %sqemu-img accept\n",
+            block ? "block" : "nfs", block ? CREATE_STEPS : CREATE_STEPS - 1, DELETE_STEPS,
+            EXTEND_STEPS, block ? "lvm2 (lvs, vgck), " : "");
     keel_blockdev_close(l.dev);
     keel_fs_close(l.fs);
     if (l.tgtd)
