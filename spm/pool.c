@@ -89,6 +89,7 @@ int keel_pool_info(struct keel_sd *master, struct keel_pool_info *out, struct ke
         return keel_error_set(err, KEEL_E_CORRUPT, 0, "storage domain %s: master of pool '%s'",
                               uuid_of(master), get(master, KEEL_SDK_POOL_UUID));
     keel_strlcpy(out->name, get(master, KEEL_SDK_POOL_DESCRIPTION), sizeof(out->name));
+    keel_strlcpy(out->master, uuid_of(master), sizeof(out->master));
     out->master_version = v;
     out->spm_id = get_i64(master, KEEL_SDK_POOL_SPM_ID);
     out->spm_lver = get_i64(master, KEEL_SDK_POOL_SPM_LVER);
@@ -395,6 +396,43 @@ int keel_pool_move_master(struct keel_sd *old, struct keel_sd *to, struct keel_j
     return 0;
 }
 
+int keel_pool_reconstruct(struct keel_sd *to, const struct keel_pool_info *last,
+                          struct keel_journal *j, struct keel_error *err)
+{
+    struct keel_pool_info info = *last;
+    struct keel_pool_domain *d = find(&info, uuid_of(to));
+    char ver[32], old[KEEL_UUID_LEN + 1] = "";
+    unsigned slot = 0;
+
+    if (d == NULL || strcmp(pool_of(to), info.uuid) != 0)
+        return keel_error_set(err, KEEL_E_INVAL, 0, "storage domain %s is not a domain of pool "
+                              "%s", uuid_of(to), info.uuid);
+    if (keel_sd_info(to)->klass != KEEL_SD_CLASS_DATA)
+        return keel_error_set(err, KEEL_E_INVAL, 0, "storage domain %s: a master must be a data "
+                              "domain", uuid_of(to));
+    d->active = true;
+    /* The old master is Attached now: gone, or at best inactive. */
+    if (strcmp(info.master, uuid_of(to)) != 0 && keel_uuid_valid(info.master)) {
+        struct keel_pool_domain *m = find(&info, info.master);
+
+        keel_strlcpy(old, info.master, sizeof(old));
+        if (m != NULL)
+            m->active = false;
+    }
+    snprintf(ver, sizeof(ver), "%" PRIu64, info.master_version + 1);
+    {
+        const char *kv[] = { "pool", info.uuid, "domain", uuid_of(to), "from",
+                             old[0] ? old : KEEL_BLANK_UUID, "version", ver, NULL };
+
+        if (journal_begin(j, "pool.master", kv, &slot, err) != 0 ||
+            do_move(NULL, to, &info, info.master_version + 1, err) != 0 ||
+            journal_end(j, slot, err) != 0)
+            return keel_error_prefix(err, "reconstructing the master of pool %s on %s",
+                                     info.uuid, uuid_of(to));
+    }
+    return 0;
+}
+
 int keel_pool_destroy(struct keel_sd *master, struct keel_error *err)
 {
     struct keel_pool_info info;
@@ -450,6 +488,8 @@ int keel_pool_recover_record(void *recovery, const struct keel_jrec *r, bool *ro
             keel_parse_u64(ver, &version) != 0)
             return keel_error_set(err, KEEL_E_CORRUPT, 0, "pool.master record without from and "
                                   "version");
+        if (strcmp(from, KEEL_BLANK_UUID) == 0)
+            return 0;
         old = rec->open(rec->opaque, from, &e2);
         if (old == NULL) /* the old master is gone: nothing to demote */
             return 0;

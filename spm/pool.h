@@ -43,6 +43,7 @@ struct keel_pool_domain {
 
 struct keel_pool_info {
     char uuid[KEEL_UUID_LEN + 1];
+    char master[KEEL_UUID_LEN + 1]; /* the master domain this was read from */
     char name[128];
     uint64_t master_version;
     int64_t spm_id, spm_lver;      /* -1: none */
@@ -75,6 +76,16 @@ int keel_pool_detach(struct keel_sd *master, struct keel_sd *sd, struct keel_jou
 /* Move the master role from `old` to `to` (an Active domain of the pool). */
 int keel_pool_move_master(struct keel_sd *old, struct keel_sd *to, struct keel_journal *j,
                           struct keel_error *err);
+
+/*
+ * Reconstruct the master on `to` when the old master is gone (unreadable):
+ * from the pool as last known (`last`, e.g. the SPM's or the engine's
+ * copy), `to` becomes master with MASTER_VERSION + 1 and the old master
+ * is listed Attached.  Journalled as pool.master, so that a recovery that
+ * can reach the old master demotes it.
+ */
+int keel_pool_reconstruct(struct keel_sd *to, const struct keel_pool_info *last,
+                          struct keel_journal *j, struct keel_error *err);
 
 /* Destroy the pool: only its master may be left in it; the master becomes a plain domain. */
 int keel_pool_destroy(struct keel_sd *master, struct keel_error *err);

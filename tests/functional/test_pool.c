@@ -9,6 +9,8 @@
  *   - attaching a domain of another pool is refused, and forced works;
  *   - the master role moves (MASTER_VERSION 2 on the new, Regular on the
  *     old), and the pool is destroyed once only its master is left;
+ *   - the master is reconstructed on another domain when it is gone, and
+ *     the old one, back, is demoted when attached again;
  *   - a change of two domains stopped after its first write (the journal
  *     record written, one of the two domains changed: the state a kill -9
  *     there leaves) is finished by recovery: attach, detach, master move.
@@ -364,6 +366,40 @@ START_TEST(interrupted_changes_finish)
 }
 END_TEST
 
+/* The master is lost: the SPM reconstructs it elsewhere; the old one, back, is demoted. */
+START_TEST(reconstruct)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    struct keel_sd *a = open_sd(SDA), *b = open_sd(SDB);
+    struct keel_pool_info last, now;
+
+    ck_assert_msg(keel_pool_create(a, POOL, "dc1", false, &err) == 0 &&
+                  keel_pool_attach(a, b, false, NULL, &err) == 0 &&
+                  keel_pool_activate(a, SDB, &err) == 0 &&
+                  keel_pool_info(a, &last, &err) == 0, "%s", err.msg);
+    keel_sd_close(a); /* gone */
+    ck_assert_msg(keel_pool_reconstruct(b, &last, NULL, &err) == 0, "%s", err.msg);
+    expect_block_key("ROLE", "Master");
+    expect_block_key("MASTER_VERSION", "2");
+    expect_block_key("POOL_DESCRIPTION", "dc1");
+    ck_assert_msg(keel_pool_info(b, &now, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(now.ndomains, 2);
+    ck_assert_str_eq(now.domains[0].uuid, SDA);
+    ck_assert(!now.domains[0].active);
+    ck_assert(now.domains[1].active);
+    /* The old master comes back still saying Master (version 1): attaching demotes it. */
+    expect_file_key("ROLE", "Master");
+    expect_file_key("MASTER_VERSION", "1");
+    a = open_sd(SDA);
+    ck_assert_msg(keel_pool_attach(b, a, false, NULL, &err) == 0, "%s", err.msg);
+    expect_file_key("ROLE", "Regular");
+    expect_file_key("MASTER_VERSION", "0");
+    expect_file_key("POOL_UUID", POOL);
+    keel_sd_close(a);
+    keel_sd_close(b);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pool");
@@ -377,6 +413,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, lifecycle);
     tcase_add_test(tc, interrupted_changes_finish);
+    tcase_add_test(tc, reconstruct);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
