@@ -10,6 +10,19 @@
 #include "common/strutil.h"
 #include "metadata/journal_fmt.h"
 
+static keel_pool_probe_fn *probe;
+
+void keel_pool_set_probe(keel_pool_probe_fn *fn)
+{
+    probe = fn;
+}
+
+static void at_step(const char *op, unsigned step)
+{
+    if (probe != NULL)
+        probe(op, step);
+}
+
 static const char *uuid_of(const struct keel_sd *sd)
 {
     return keel_sd_info(sd)->uuid;
@@ -203,6 +216,7 @@ static int do_attach(struct keel_sd *master, const struct keel_pool_info *info, 
         if (update(sd, kv, err) != 0)
             return -1;
     }
+    at_step("pool.attach", 1);
     if (find(&next, uuid_of(sd)) != NULL)
         return 0;
     if (next.ndomains == KEEL_POOL_MAX_DOMAINS)
@@ -210,7 +224,10 @@ static int do_attach(struct keel_sd *master, const struct keel_pool_info *info, 
                               KEEL_POOL_MAX_DOMAINS);
     keel_strlcpy(next.domains[next.ndomains].uuid, uuid_of(sd), KEEL_UUID_LEN + 1);
     next.domains[next.ndomains++].active = false;
-    return write_domains(master, &next, err);
+    if (write_domains(master, &next, err) != 0)
+        return -1;
+    at_step("pool.attach", 2);
+    return 0;
 }
 
 static int journal_begin(struct keel_journal *j, const char *op, const char *const kv[],
@@ -224,7 +241,10 @@ static int journal_begin(struct keel_journal *j, const char *op, const char *con
     for (size_t i = 0; kv[i] != NULL; i += 2)
         if (keel_jrec_add_arg(&r, kv[i], kv[i + 1], err) != 0)
             return -1;
-    return keel_journal_begin(j, &r, slot, err);
+    if (keel_journal_begin(j, &r, slot, err) != 0)
+        return -1;
+    at_step(op, 0);
+    return 0;
 }
 
 static int journal_end(struct keel_journal *j, unsigned slot, struct keel_error *err)
@@ -297,11 +317,14 @@ static int do_detach(struct keel_sd *master, struct keel_pool_info *info, const 
         if (write_domains(master, info, err) != 0)
             return -1;
     }
+    at_step("pool.detach", 1);
     if (sd != NULL && strcmp(pool_of(sd), info->uuid) == 0) {
         const char *kv[] = { KEEL_SDK_POOL_UUID, "", KEEL_SDK_ROLE, "Regular", NULL };
 
-        return update(sd, kv, err);
+        if (update(sd, kv, err) != 0)
+            return -1;
     }
+    at_step("pool.detach", 2);
     return 0;
 }
 
@@ -357,11 +380,15 @@ static int do_move(struct keel_sd *old, struct keel_sd *to, const struct keel_po
         rc = update(to, kv, err);
     }
     keel_strbuf_release(&b);
+    if (rc == 0)
+        at_step("pool.master", 1);
     if (rc == 0 && old != NULL && is_master(old)) {
         const char *kv[] = { KEEL_SDK_ROLE, "Regular", KEEL_SDK_MASTER_VERSION, "0", NULL };
 
         rc = update(old, kv, err);
     }
+    if (rc == 0)
+        at_step("pool.master", 2);
     return rc;
 }
 

@@ -95,6 +95,15 @@ int keel_pool_spm_started(struct keel_sd *master, uint64_t host_id, uint64_t lve
                           struct keel_error *err);
 
 /*
+ * Fault injection for tests (tests/functional/journal_worker.c kills itself
+ * there): called at each step boundary of a journalled change -- 0 the
+ * record written, 1 the first domain written, 2 the second -- with the
+ * operation's name.  NULL (the default) for none.
+ */
+typedef void keel_pool_probe_fn(const char *op, unsigned step);
+void keel_pool_set_probe(keel_pool_probe_fn *fn);
+
+/*
  * Recovery of journalled pool changes: install with
  * keel_journal_set_handler(j, keel_pool_recover_record, &rec).  open
  * gives another domain of the pool by UUID (NULL with err when it cannot

@@ -5,10 +5,14 @@
  *   journal-worker URL SD LVER create VOL IMG PARENT|- CRASH
  *   journal-worker URL SD LVER delete VOL CRASH
  *   journal-worker URL SD LVER extend VOL CAPACITY CRASH
+ *   journal-worker URL SD LVER pool-attach|pool-detach|pool-master URL2 SD2 CRASH
+ *       SD is the pool's master; SD2 the domain attached, detached, or
+ *       made master (then SD2's journal is used)
  *
  * URL is an iSCSI LUN (block domain SD) or an NFS export (file domain).
- * CRASH is the step (keel_sd_op.step) after whose journal note the
- * process kills itself, or -1.  Prints "ok" when the operation completed.
+ * CRASH is the step (keel_sd_op.step, or the pool probe's step) after
+ * which the process kills itself, or -1.  Prints "ok" when the operation
+ * completed.
  */
 #include <signal.h>
 #include <stdio.h>
@@ -19,6 +23,7 @@
 #include "io/blockdev.h"
 #include "io/fs.h"
 #include "spm/journal.h"
+#include "spm/pool.h"
 #include "volume/vol.h"
 
 static long crash_at = -1;
@@ -34,18 +39,40 @@ static int hook(void *opaque, const struct keel_sd_op *op, struct keel_error *er
     return 0;
 }
 
+static void pool_probe(const char *op, unsigned step)
+{
+    (void)op;
+    if ((long)step == crash_at)
+        raise(SIGKILL);
+}
+
 static void die(const char *what, const struct keel_error *err)
 {
     printf("error %s: %s\n", what, err->msg);
     exit(1);
 }
 
+static void open_domain(const char *url, const char *uuid, struct keel_blockdev **dev,
+                        struct keel_fs **fs, struct keel_sd **sd)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+
+    if (keel_str_has_prefix(url, "iscsi://")) {
+        if (keel_blockdev_open(url, NULL, dev, &err) != 0 ||
+            keel_sd_open_block(dev, 1, uuid, sd, &err) != 0)
+            die("open", &err);
+    } else if (keel_fs_open(url, NULL, fs, &err) != 0 ||
+               keel_sd_open_file(*fs, uuid, sd, &err) != 0) {
+        die("open", &err);
+    }
+}
+
 int main(int argc, char **argv)
 {
     struct keel_error err = KEEL_ERROR_INIT;
-    struct keel_blockdev *dev = NULL;
-    struct keel_fs *fs = NULL;
-    struct keel_sd *sd = NULL;
+    struct keel_blockdev *dev = NULL, *dev2 = NULL;
+    struct keel_fs *fs = NULL, *fs2 = NULL;
+    struct keel_sd *sd = NULL, *sd2 = NULL;
     uint64_t lver;
     int rc;
 
@@ -53,13 +80,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: journal-worker URL SD LVER create|delete ...\n");
         return 2;
     }
-    if (keel_str_has_prefix(argv[1], "iscsi://")) {
-        if (keel_blockdev_open(argv[1], NULL, &dev, &err) != 0 ||
-            keel_sd_open_block(&dev, 1, argv[2], &sd, &err) != 0)
-            die("open", &err);
-    } else if (keel_fs_open(argv[1], NULL, &fs, &err) != 0 ||
-               keel_sd_open_file(fs, argv[2], &sd, &err) != 0) {
-        die("open", &err);
+    open_domain(argv[1], argv[2], &dev, &fs, &sd);
+    if (keel_str_has_prefix(argv[4], "pool-")) {
+        if (argc != 8)
+            return 2;
+        open_domain(argv[5], argv[6], &dev2, &fs2, &sd2);
+        crash_at = strtol(argv[7], NULL, 10);
+        keel_pool_set_probe(pool_probe);
+        if (keel_journal_open(strcmp(argv[4], "pool-master") == 0 ? sd2 : sd, lver, 1, &journal,
+                              &err) != 0)
+            die("journal", &err);
+        if (strcmp(argv[4], "pool-attach") == 0)
+            rc = keel_pool_attach(sd, sd2, false, journal, &err);
+        else if (strcmp(argv[4], "pool-detach") == 0)
+            rc = keel_pool_detach(sd, sd2, journal, &err);
+        else
+            rc = keel_pool_move_master(sd, sd2, journal, &err);
+        if (rc != 0)
+            die(argv[4], &err);
+        printf("ok\n");
+        return 0;
     }
     if (keel_journal_open(sd, lver, 1, &journal, &err) != 0)
         die("journal", &err);

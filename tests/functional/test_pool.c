@@ -12,13 +12,18 @@
  *   - the master is reconstructed on another domain when it is gone, and
  *     the old one, back, is demoted when attached again;
  *   - a change of two domains stopped after its first write (the journal
- *     record written, one of the two domains changed: the state a kill -9
- *     there leaves) is finished by recovery: attach, detach, master move.
+ *     record written, one of the two domains changed) is finished by
+ *     recovery: attach, detach, master move;
+ *   - the same with an SPM process (journal-worker) killed with SIGKILL at
+ *     each step boundary of an attach, a detach and a master move.
  */
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "common/strutil.h"
 #include "io/blockdev.h"
@@ -400,6 +405,78 @@ START_TEST(reconstruct)
 }
 END_TEST
 
+/* journal-worker on master A: OP the block domain B, killed at step k. */
+static void worker_killed(const char *op, int k)
+{
+    char *exe = keel_strdup_printf("%s/tests/journal-worker", getenv("KEEL_BUILD_ROOT"));
+    char crash[16];
+    const char *argv[] = { exe, keel_lab_nfs_url(L.nfs), SDA, "7", op,
+                           keel_lab_tgtd_lun_url(L.tgtd, 0, 1), SDB, crash, NULL };
+    int st = 0;
+    pid_t pid;
+
+    snprintf(crash, sizeof(crash), "%d", k);
+    pid = fork();
+    ck_assert(pid >= 0);
+    if (pid == 0) {
+        execv(exe, (char *const *)argv);
+        _exit(127);
+    }
+    ck_assert(waitpid(pid, &st, 0) == pid);
+    ck_assert_msg(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL, "%s at step %d: status %d", op, k,
+                  st);
+    free(exe);
+}
+
+START_TEST(killed_changes_finish)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    struct keel_sd *a = open_sd(SDA), *b;
+
+    ck_assert_msg(keel_pool_create(a, POOL, "dc1", false, &err) == 0, "%s", err.msg);
+    keel_sd_close(a);
+    for (int k = 0; k <= 2; k++) {
+        /* attach, killed at step k; the new SPM finishes it */
+        worker_killed("pool-attach", k);
+        recover(SDA, 1);
+        expect_block_key("POOL_UUID", POOL);
+        expect_file_key("POOL_DOMAINS", SDA ":Active," SDB ":Attached");
+        /* detach, killed at step k */
+        worker_killed("pool-detach", k);
+        recover(SDA, 1);
+        expect_block_key("POOL_UUID", "");
+        expect_file_key("POOL_DOMAINS", SDA ":Active");
+    }
+    /* master moves A -> B, killed at each step, finished on B; then back to A. */
+    a = open_sd(SDA);
+    b = open_sd(SDB);
+    ck_assert_msg(keel_pool_attach(a, b, false, NULL, &err) == 0 &&
+                  keel_pool_activate(a, SDB, &err) == 0, "%s", err.msg);
+    keel_sd_close(a);
+    keel_sd_close(b);
+    for (int k = 0; k <= 2; k++) {
+        char ver[16];
+
+        worker_killed("pool-master", k);
+        recover(SDB, 1);
+        snprintf(ver, sizeof(ver), "%d", 2 + 2 * k);
+        expect_block_key("ROLE", "Master");
+        expect_block_key("MASTER_VERSION", ver);
+        expect_file_key("ROLE", "Regular");
+        expect_file_key("MASTER_VERSION", "0");
+        a = open_sd(SDA);
+        b = open_sd(SDB);
+        ck_assert_msg(keel_pool_move_master(b, a, NULL, &err) == 0, "%s", err.msg);
+        keel_sd_close(a);
+        keel_sd_close(b);
+        snprintf(ver, sizeof(ver), "%d", 3 + 2 * k);
+        expect_file_key("MASTER_VERSION", ver);
+    }
+    fprintf(stderr, "test_pool: an SPM killed at each of 3 steps of an attach, a detach and a "
+                    "master move: recovery finished each\n");
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("pool");
@@ -414,6 +491,7 @@ int main(void)
     tcase_add_test(tc, lifecycle);
     tcase_add_test(tc, interrupted_changes_finish);
     tcase_add_test(tc, reconstruct);
+    tcase_add_test(tc, killed_changes_finish);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
