@@ -622,10 +622,12 @@ static int poll_timeout_ms(struct keel_engine *eng, uint64_t now)
     if (eng->state == ST_CONNECTING)
         until = KEEL_MIN(until, eng->connect_deadline);
     if (fence_of(eng) != NULL && (eng->pending.n > 0 || eng->inflight.n > 0)) {
-        /* Wake at the fence's deadline (another clock: convert the distance). */
+        /* Wake at an open fence's deadline (another clock: convert the distance).  A
+         * shut fence has nothing left to wait for: check_deadlines() failed its requests. */
         uint64_t valid = keel_fence_valid_until(fence_of(eng)), boot = keel_lease_clock_ns();
 
-        until = KEEL_MIN(until, valid > boot ? now + (valid - boot) : now);
+        if (valid != 0)
+            until = KEEL_MIN(until, valid > boot ? now + (valid - boot) : now);
     }
     if (until <= now)
         return 0;
