@@ -19,6 +19,7 @@ void contender_spawn(struct contender *c, int id, const char *url, const char *s
     int to[2], from[2];
 
     snprintf(ids, sizeof(ids), "%d", id);
+    c->id = id;
     snprintf(name, sizeof(name), "contender%d.keel", id);
     ck_assert_int_eq(pipe(to), 0);
     ck_assert_int_eq(pipe(from), 0);

@@ -10,6 +10,7 @@
 
 struct contender {
     pid_t pid;
+    int id;         /* its host id */
     FILE *in, *out;
 };
 

@@ -14,7 +14,9 @@
  *   - never two writers: no write of an SPM with lease version l submitted
  *     after the first write of an SPM with a higher version;
  *   - lver grows with each new SPM;
- *   - no damaged log record, and at the end sanlock reads both lease areas.
+ *   - no damaged log record; after each round, every write a contender
+ *     had acknowledged is on storage (none lost); at the end sanlock reads
+ *     the lockspace.
  * KEEL_SOAK_ROUNDS (default 100) rounds, half per master; KEEL_SOAK_SEED.
  * Prints rounds, faults by kind, takeovers and violations (must be 0).
  */
@@ -62,7 +64,7 @@ struct checker {
     uint64_t first_t[MAXL], last_t[MAXL];
     bool seen[MAXL];
     size_t damaged, records;
-    unsigned violations, lver_regressions;
+    unsigned violations, lver_regressions, lost;
     char first_violation[256];
 };
 
@@ -197,6 +199,30 @@ static void ensure_spm(struct world *w, struct checker *k)
     }
 }
 
+/* Every write a live contender acknowledged is on storage. */
+static void check_acked(struct world *w, struct checker *k)
+{
+    for (int i = 0; i < NC; i++) {
+        struct keel_error err = KEEL_ERROR_INIT;
+        struct wlog_rec recs[WLOG_RING], newest;
+        unsigned long long seq = 0;
+        size_t n, bad;
+        char *l = contender_ask(&w->c[i], "status");
+        const char *p = strstr(l, " seq=");
+
+        if (p != NULL)
+            seq = strtoull(p + 5, NULL, 10);
+        free(l);
+        if (seq == 0)
+            continue;
+        if (wlog_read_host(w->log, w->base, (uint64_t)w->c[i].id, recs, &n, &bad, &newest,
+                           &err) != 0)
+            continue; /* storage busy: the next round looks again */
+        if (newest.seq < seq)
+            k->lost++;
+    }
+}
+
 static void round_once(struct world *w, struct checker *k)
 {
     enum fault f;
@@ -255,6 +281,7 @@ static void round_once(struct world *w, struct checker *k)
         break;
     }
     revalidate(w);
+    check_acked(w, k);
     if (w->spm >= 0) {
         /* Still SPM, or fenced while stopped or stalled? */
         char *l = contender_ask(&w->c[w->spm], "status");
@@ -325,13 +352,15 @@ static void soak(bool block, unsigned rounds)
     ck_assert(poll_log(&w, k));
     fprintf(stderr, "soak: %s: %u rounds in %.0f s, faults: kill-9 %u, sigstop %u, stall %u, "
                     "restart %u, handover %u; %u takeovers (lver 1..%llu), %zu log records read, "
-                    "%u hosts; violations %u, lver regressions %u, damaged records %zu%s%s\n",
+                    "%u hosts; violations %u, lver regressions %u, lost writes %u, damaged "
+                    "records %zu%s%s\n",
             block ? "block" : "nfs", rounds, (double)(keel_now_ns() - t0) / 1e9, faults[F_KILL],
             faults[F_STOP], faults[F_STALL], faults[F_RESTART], faults[F_HANDOVER], takeovers,
-            w.last_lver, k->records, w.next_id - 1, k->violations, k->lver_regressions,
+            w.last_lver, k->records, w.next_id - 1, k->violations, k->lver_regressions, k->lost,
             k->damaged, k->violations ? ": " : "", k->violations ? k->first_violation : "");
     ck_assert_uint_eq(k->violations, 0);
     ck_assert_uint_eq(k->lver_regressions, 0);
+    ck_assert_uint_eq(k->lost, 0);
     ck_assert_uint_eq(k->damaged, 0);
     for (int i = 0; i < NC; i++)
         contender_stop(&w.c[i]);

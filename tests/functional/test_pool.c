@@ -105,10 +105,15 @@ static void expect_block_key(const char *key, const char *want)
     const char *argv[] = { "vgs", "--noheadings", "-o", "vg_tags", SDB, NULL };
     struct lvm_judge j;
     char *out = NULL, *tag = keel_strdup_printf("MDT_%s=%s", key, want);
+    struct keel_sd *sd = open_sd(SDB);
     bool ok;
 
+    /* lvm2 agrees with the whole VG Keel reads (vgck and pvck included)... */
     ck_assert_msg(lvm_judge_attach(&j, files, 1, &err) == 0 &&
+                  lvm_judge_agrees(&j, keel_lvm_store_vg(keel_sd_vg(sd)), &err) == 0 &&
                   lvm_judge_run(&j, argv, &out, &err) == 0, "%s", err.msg);
+    keel_sd_close(sd);
+    /* ... and lists the key. */
     /* An empty value is the tag "MDT_KEY=" followed by a separator or the end. */
     {
         const char *p = strstr(out, tag);
