@@ -1,8 +1,8 @@
 /*
  * struct keel_fence: the gate every write of a lease holder passes.
  *
- * A lease (spm/) opens the fence with two deadlines on this host's
- * CLOCK_BOOTTIME (keel_boottime_ns()):
+ * A lease (spm/) opens the fence with two deadlines on this host's lease
+ * clock (keel_lease_clock_ns(): CLOCK_BOOTTIME, or a test's simulated one):
  *   start_until   a write may be started only before this (the lease's
  *                 deadline less one io timeout, so a write that starts
  *                 has time to land);
@@ -41,7 +41,7 @@ struct keel_fence;
 struct keel_fence *keel_fence_new(const char *what);
 void keel_fence_free(struct keel_fence *f);
 
-/* Open the fence (a lease was just taken).  Times: CLOCK_BOOTTIME ns. */
+/* Open the fence (a lease was just taken).  Times: lease clock ns. */
 void keel_fence_arm(struct keel_fence *f, uint64_t start_until, uint64_t valid_until);
 
 /*
@@ -57,7 +57,7 @@ void keel_fence_shut(struct keel_fence *f, const char *why);
 int keel_fence_check(struct keel_fence *f, struct keel_error *err);
 
 /*
- * The time (CLOCK_BOOTTIME ns) by which writes in flight must be done;
+ * The time (lease clock ns) by which writes in flight must be done;
  * 0 when the fence is shut (or expired), so every write must stop now.
  */
 uint64_t keel_fence_valid_until(struct keel_fence *f);

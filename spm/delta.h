@@ -18,7 +18,8 @@
  * The slack stands for sanlock's watchdog (60 s): the time a holder that
  * missed its fail deadline may still need to stop its writes.
  *
- * Clocks: only this host's CLOCK_BOOTTIME, in whole seconds; timestamps
+ * Clocks: only this host's lease clock (keel_lease_clock_ns(): CLOCK_BOOTTIME,
+ * or a test's simulated one), in whole seconds; timestamps
  * that other hosts wrote are opaque values compared for change only.
  *
  * Invariants:
@@ -70,7 +71,7 @@ enum keel_host_state {
 
 const char *keel_host_state_name(enum keel_host_state s);
 
-/* A lease timestamp: this host's CLOCK_BOOTTIME in seconds, never 0 (0 is "free"). */
+/* A lease timestamp: this host's lease clock in seconds, never 0 (0 is "free"). */
 uint64_t keel_lease_now(void);
 
 struct keel_delta;
