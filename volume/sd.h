@@ -144,7 +144,7 @@ int keel_sd_format(struct keel_sd *sd, struct keel_error *err);
  * operation before its next step.
  *
  *   volume.create  0 placed (nothing written; block: slot chosen)
- *                  1 payload and ILLEGAL metadata written
+ *                  1 payload and ILLEGAL metadata written (block: and the lease)
  *                  2 block: the LV committed with its tags
  *                  3 lease written   4 parent INTERNAL, flushed
  *                  5 done: LEGAL written (or left ILLEGAL as asked)

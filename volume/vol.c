@@ -236,26 +236,29 @@ int keel_vol_create(struct keel_sd *sd, const struct keel_vol_create *c,
                               : keel_vol_file_create(sd, &n, err)) != 0 ||
         keel_sd_step(sd, &n.op, 3, false, err) != 0)
         goto out;
-    /* Invariant 3: the parent is INTERNAL before the child is LEGAL. */
+    /* Invariant 3: the parent is INTERNAL (durably) before the child is LEGAL.
+     * Block: payload, metadata and lease were made durable by the commit. */
     if (n.parent != NULL && strcmp(n.parent->image, c->image) == 0 &&
         n.parent->md.role == KEEL_VOL_LEAF) {
         struct keel_vol_md pm = n.parent->md;
 
         pm.role = KEEL_VOL_INTERNAL;
-        if ((keel_sd_is_block(sd) ? keel_vol_block_write_md(sd, n.parent->slot, &pm, false, err)
+        if ((keel_sd_is_block(sd) ? keel_vol_block_write_md(sd, n.parent->slot, &pm, true, err)
                                   : write_md(sd, n.parent, &pm, err)) != 0)
             goto out;
     }
-    /* Block: one flush makes payload, lease and parent durable before LEGAL. */
-    if ((keel_sd_is_block(sd) && keel_vol_block_flush(sd, err) != 0) ||
-        keel_sd_step(sd, &n.op, 4, false, err) != 0)
+    if (keel_sd_step(sd, &n.op, 4, false, err) != 0)
         goto out;
     if (!c->illegal) {
-        if (lookup(sd, c->image, n.uuid, &self, err) != 0)
-            goto out;
         n.md.legality = KEEL_VOL_LEGAL;
-        if (write_md(sd, &self, &n.md, err) != 0)
+        if (keel_sd_is_block(sd)) {
+            /* The slot is the one the commit just named. */
+            if (keel_vol_block_write_md(sd, n.op.slot, &n.md, true, err) != 0)
+                goto out;
+        } else if (lookup(sd, c->image, n.uuid, &self, err) != 0 ||
+                   write_md(sd, &self, &n.md, err) != 0) {
             goto out;
+        }
     }
     if (keel_sd_step(sd, &n.op, 5, true, err) != 0)
         goto out;

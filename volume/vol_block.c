@@ -6,9 +6,11 @@
  *   1. the new LV is placed in a copy of the VG (free extents, free slot)
  *   2. the payload: a qcow2 header written into those extents (raw: none)
  *   3. the metadata, ILLEGAL, into the free slot
- *   4. one commit: LV <vol> with MD_<slot> PU_<parent> IU_<img>; the commit
- *      flushes before it writes its headers, so 2 and 3 are on disk first
- *   5. the volume lease at leases offset (100 + slot) x alignment
+ *   4. the volume lease at leases offset (100 + slot) x alignment
+ *   5. one commit: LV <vol> with MD_<slot> PU_<parent> IU_<img>; the commit
+ *      flushes before it writes its headers, so 2-4 are on disk first
+ * Until the commit, 2-4 lie in free extents and in a slot no LV names:
+ * a crash before it leaves nothing anyone reads.
  *
  * VDSM makes the LV first, tagged OVIRT_VOL_INITIALIZING, and retags it
  * after: two commits.  Writing into the extents before the commit that
@@ -313,23 +315,28 @@ int keel_vol_block_create(struct keel_sd *sd, struct vol_new *n, struct keel_err
         }
     }
     /* 3. The metadata, ILLEGAL, into a slot no LV names yet. */
+    /* 4. The lease, in the slot's lease area. */
     if (keel_vol_block_write_md(sd, slot, &n->md, false, err) != 0 ||
+        keel_sd_lv_area(st, "leases", false, &leases, err) != 0) {
+        keel_lvm_vg_free(vg);
+        return -1;
+    }
+    if ((uint64_t)(KEEL_VOL_RESERVED_LEASES + slot + 1) * si->alignment > leases.size) {
+        keel_lvm_vg_free(vg);
+        return keel_error_set(err, KEEL_E_NOSPC, 0, "no lease slot for metadata slot %d", slot);
+    }
+    off = leases.offset + (uint64_t)(KEEL_VOL_RESERVED_LEASES + slot) * si->alignment;
+    if (keel_sanlock_write_resource(leases.dev, off, si->uuid, n->uuid, si->block_size,
+                                    si->alignment, err) != 0 ||
         keel_sd_step(sd, &n->op, 1, false, err) != 0) {
         keel_lvm_vg_free(vg);
         return -1;
     }
-    /* 4. One commit makes the LV with its tags; it flushes before its headers. */
+    /* 5. One commit makes the LV with its tags; it flushes before its headers. */
     if (keel_lvm_store_commit(st, vg, "keel: create volume", err) != 0 ||
         keel_sd_step(sd, &n->op, 2, false, err) != 0)
         return -1;
-    /* 5. The lease (flushed with the LEGAL metadata, vol.c). */
-    if (keel_sd_lv_area(st, "leases", false, &leases, err) != 0)
-        return -1;
-    if ((uint64_t)(KEEL_VOL_RESERVED_LEASES + slot + 1) * si->alignment > leases.size)
-        return keel_error_set(err, KEEL_E_NOSPC, 0, "no lease slot for metadata slot %d", slot);
-    off = leases.offset + (uint64_t)(KEEL_VOL_RESERVED_LEASES + slot) * si->alignment;
-    return keel_sanlock_write_resource(leases.dev, off, si->uuid, n->uuid, si->block_size,
-                                       si->alignment, err);
+    return 0;
 }
 
 int keel_vol_block_remove(struct keel_sd *sd, const struct keel_vol_entry *e,
