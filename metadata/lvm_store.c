@@ -40,6 +40,7 @@
 #include "common/cleanup.h"
 #include "common/log.h"
 #include "common/strutil.h"
+#include "io/iosync.h"
 #include "metadata/lvm_crc.h"
 #include "metadata/lvm_edit.h"
 #include "metadata/lvm_label.h"
@@ -119,6 +120,94 @@ static int dev_write(struct keel_blockdev *dev, uint64_t off, const void *buf, s
         return -1;
     memcpy(tmp + (off - a), buf, len);
     return keel_blockdev_pwrite(dev, tmp, (size_t)(e - a), a, err);
+}
+
+/*
+ * A batch of writes (or flushes) started together and waited for together:
+ * the areas of a commit are independent, so their writes need not wait
+ * for each other -- only the next phase waits for the whole batch.
+ * Unaligned writes (4 KiB LUNs) fall back to dev_write() at once.
+ */
+#define BATCH_MAX 32
+
+struct wbatch {
+    struct keel_iosync sync;
+    struct keel_ioreq req[BATCH_MAX];
+    void *buf[BATCH_MAX];
+    const char *name[BATCH_MAX];
+    size_t n;
+    int rc;
+    struct keel_error err;
+};
+
+static void batch_init(struct wbatch *b)
+{
+    memset(b, 0, sizeof(*b));
+    keel_iosync_init(&b->sync);
+}
+
+/* Queue op (a write of buf, which the batch then owns, or a flush). */
+static void batch_add(struct wbatch *b, struct keel_blockdev *dev, enum keel_io_op op,
+                      uint64_t off, void *buf, size_t len)
+{
+    uint32_t bs = keel_blockdev_block_size(dev);
+    struct keel_ioreq *r;
+
+    if (b->rc != 0) {
+        free(buf);
+        return;
+    }
+    if (b->n == BATCH_MAX ||
+        (op == KEEL_IO_WRITE && (off % bs != 0 || len % bs != 0))) {
+        b->rc = op == KEEL_IO_WRITE ? dev_write(dev, off, buf, len, &b->err)
+                                    : keel_blockdev_flush(dev, &b->err);
+        free(buf);
+        return;
+    }
+    r = &b->req[b->n];
+    memset(r, 0, sizeof(*r));
+    r->op = op;
+    r->offset = off;
+    r->len = len;
+    r->buf = buf;
+    b->buf[b->n] = buf;
+    keel_iosync_prepare(&b->sync, r);
+    if (keel_blockdev_submit(dev, r, &b->err) != 0) {
+        keel_iosync_cancel(&b->sync, r);
+        free(buf);
+        b->rc = -1;
+        return;
+    }
+    b->n++;
+}
+
+/* Wait for the batch; the first failure is the batch's.  The batch is reusable after. */
+static int batch_wait(struct wbatch *b, struct keel_error *err)
+{
+    keel_iosync_wait(&b->sync);
+    for (size_t i = 0; i < b->n; i++) {
+        if (b->rc == 0 && b->req[i].result != 0) {
+            b->rc = -1;
+            b->err = b->req[i].err;
+        }
+        free(b->buf[i]);
+        b->buf[i] = NULL;
+    }
+    b->n = 0;
+    if (b->rc != 0) {
+        keel_error_copy(err, &b->err);
+        b->rc = 0;
+        return -1;
+    }
+    return 0;
+}
+
+static void batch_release(struct wbatch *b)
+{
+    keel_iosync_wait(&b->sync);
+    for (size_t i = 0; i < b->n; i++)
+        free(b->buf[i]);
+    keel_iosync_release(&b->sync);
 }
 
 /* ---- reading ---- */
@@ -546,8 +635,9 @@ int keel_lvm_store_refresh(struct keel_lvm_store *s, bool *changed, struct keel_
 /* ---- writing ---- */
 
 /* Write the text at offset off of area m of pd, zero-padded to the sector. */
-static int write_text(struct pvdev *pd, const struct mda *m, uint64_t off, const char *text,
-                      size_t len, struct keel_error *err)
+/* Queue the text's pieces (one, or two when it wraps) into batch b. */
+static int write_text(struct wbatch *b, struct pvdev *pd, const struct mda *m, uint64_t off,
+                      const char *text, size_t len, struct keel_error *err)
 {
     struct keel_lvm_area p[2];
     int np = keel_lvm_mda_pieces(m->h.size, off, len, p);
@@ -556,29 +646,32 @@ static int write_text(struct pvdev *pd, const struct mda *m, uint64_t off, const
     for (int k = 0; k < np; k++) {
         size_t n = (size_t)p[k].size;
         size_t padded = KEEL_ALIGN_UP(n, KEEL_LVM_SECTOR);
-        _cleanup_free_ char *buf = NULL;
+        char *buf;
 
         /* The last piece is padded with zeroes (pvck's search relies on it). */
         if (p[k].offset + padded > m->h.size)
             padded = n;
-        buf = keel_aligned_alloc(4096, padded);
+        buf = keel_aligned_alloc(4096, KEEL_ALIGN_UP(padded, 4096));
         if (buf == NULL)
             return keel_error_set(err, KEEL_E_NOMEM, ENOMEM, "out of memory");
         memcpy(buf, text + done, n);
         memset(buf + n, 0, padded - n);
-        if (dev_write(pd->dev, m->h.start + p[k].offset, buf, padded, err) != 0)
-            return -1;
+        batch_add(b, pd->dev, KEEL_IO_WRITE, m->h.start + p[k].offset, buf, padded);
         done += n;
     }
     return 0;
 }
 
-static int write_header(struct pvdev *pd, const struct mda *m, struct keel_error *err)
+static int write_header(struct wbatch *b, struct pvdev *pd, const struct mda *m,
+                        struct keel_error *err)
 {
-    uint8_t sec[KEEL_LVM_SECTOR];
+    uint8_t *sec = keel_aligned_alloc(4096, 4096);
 
+    if (sec == NULL)
+        return keel_error_set(err, KEEL_E_NOMEM, ENOMEM, "out of memory");
     keel_lvm_mdah_encode(&m->h, sec);
-    return dev_write(pd->dev, m->h.start, sec, sizeof(sec), err);
+    batch_add(b, pd->dev, KEEL_IO_WRITE, m->h.start, sec, KEEL_LVM_SECTOR);
+    return 0;
 }
 
 static int write_label(struct pvdev *pd, struct keel_error *err)
@@ -618,6 +711,7 @@ static int do_commit(struct keel_lvm_store *s, struct keel_lvm_vg *vg, const cha
     uint64_t offs[64][KEEL_LVM_MAX_AREAS];
     struct pvdev *member[64];
     size_t nmember = 0;
+    struct wbatch b;
     uint32_t crc;
 
     if (vg->npvs > 64)
@@ -660,6 +754,7 @@ static int do_commit(struct keel_lvm_store *s, struct keel_lvm_vg *vg, const cha
 
     /* From here on, a failure leaves the cache untrusted (inv. 6). */
     s->stale = true;
+    batch_init(&b);
     for (size_t k = 0; k < nmember; k++) {
         struct pvdev *pd = member[k];
 
@@ -667,16 +762,20 @@ static int do_commit(struct keel_lvm_store *s, struct keel_lvm_vg *vg, const cha
             pd->pvh.ext_version = 2;
             pd->pvh.ext_flags |= KEEL_LVM_PV_EXT_USED;
             if (write_label(pd, err) != 0)
-                return -1;
+                goto fail;
         }
         for (size_t i = 0; i < pd->pvh.nmda; i++)
             if (pd->mda[i].state != MDA_IGNORED &&
-                write_text(pd, &pd->mda[i], offs[k][i], text, len, err) != 0)
-                return -1;
+                write_text(&b, pd, &pd->mda[i], offs[k][i], text, len, err) != 0)
+                goto fail;
     }
+    /* Every text, then every flush, each phase waiting for the one before. */
+    if (batch_wait(&b, err) != 0)
+        goto fail;
     for (size_t k = 0; k < nmember; k++)
-        if (keel_blockdev_flush(member[k]->dev, err) != 0)
-            return -1;
+        batch_add(&b, member[k]->dev, KEEL_IO_FLUSH, 0, NULL, 0);
+    if (batch_wait(&b, err) != 0)
+        goto fail;
     /* Headers: ignored areas first (only to clear a stale precommit), then the others. */
     for (int pass = 0; pass < 2; pass++) {
         for (size_t k = 0; k < nmember; k++) {
@@ -699,16 +798,21 @@ static int do_commit(struct keel_lvm_store *s, struct keel_lvm_vg *vg, const cha
                     m->state = MDA_OK;
                 }
                 memset(&m->h.slot[1], 0, sizeof(m->h.slot[1]));
-                if (write_header(pd, m, err) != 0)
-                    return -1;
+                if (write_header(&b, pd, m, err) != 0)
+                    goto fail;
                 wrote = true;
             }
             (void)wrote;
         }
+        /* The ignored areas' headers land before the others start (pass order). */
+        if (batch_wait(&b, err) != 0)
+            goto fail;
     }
     for (size_t k = 0; k < nmember; k++)
-        if (keel_blockdev_flush(member[k]->dev, err) != 0)
-            return -1;
+        batch_add(&b, member[k]->dev, KEEL_IO_FLUSH, 0, NULL, 0);
+    if (batch_wait(&b, err) != 0)
+        goto fail;
+    batch_release(&b);
     keel_lvm_vg_free(s->vg);
     s->vg = vg;
     s->text_size = len;
@@ -717,6 +821,9 @@ static int do_commit(struct keel_lvm_store *s, struct keel_lvm_vg *vg, const cha
     s->stale = false;
     keel_debug(MOD, "VG %s: committed seqno %u (%zu bytes)", vg->name, vg->seqno, len);
     return 0;
+fail:
+    batch_release(&b);
+    return -1;
 }
 
 int keel_lvm_store_commit(struct keel_lvm_store *s, struct keel_lvm_vg *vg,
@@ -814,8 +921,15 @@ static int pv_create(struct pvdev *pd, const struct keel_lvm_layout *l, bool ign
         m->h.size = h.mda[i].size;
         m->h.slot[0].flags = ignored ? KEEL_LVM_RAW_LOCN_IGNORED : 0;
         m->state = ignored ? MDA_IGNORED : MDA_EMPTY;
-        if (dev_write(pd->dev, m->h.start, zero, 4096, err) != 0 || write_header(pd, m, err) != 0)
+        if (dev_write(pd->dev, m->h.start, zero, 4096, err) != 0)
             return -1;
+        {
+            uint8_t sec[KEEL_LVM_SECTOR];
+
+            keel_lvm_mdah_encode(&m->h, sec);
+            if (dev_write(pd->dev, m->h.start, sec, sizeof(sec), err) != 0)
+                return -1;
+        }
     }
     if (write_label(pd, err) != 0 || keel_blockdev_flush(pd->dev, err) != 0)
         return -1;
