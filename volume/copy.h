@@ -1,0 +1,72 @@
+/*
+ * Keel's copy engine: copy a volume, or a whole chain collapsed into one,
+ * from any block view to any other through io/ -- an LV inside a LUN, a
+ * file on NFS or POSIX -- without qemu-img.
+ *
+ *   source chain (top first)        resolve each range from the top down:
+ *     qcow2 top  ──unallocated──▶   the first layer that has it decides;
+ *     qcow2 mid  ──unallocated──▶   past a layer's size, or below the last
+ *     raw base                      one: zeroes
+ *
+ * Data ranges are read and written with many requests in flight (a read's
+ * completion starts its write; writes land out of order); zero ranges are
+ * skipped when the destination already reads as zeroes (a new sparse file)
+ * and written as zeroes otherwise (an LV may hold an old volume's bytes).
+ * Progress is reported between requests; a cancel flag stops new requests
+ * and waits for those in flight.  Optionally the destination is read back
+ * and compared with the source.
+ *
+ * This step writes raw destinations (collapsing the chain); qcow2
+ * destinations and chain-preserving copies come next (issue 7).
+ */
+#ifndef KEEL_VOLUME_COPY_H
+#define KEEL_VOLUME_COPY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/error.h"
+#include "io/blockdev.h"
+
+#define KEEL_COPY_MAX_LAYERS 64
+
+struct keel_copy_layer {
+    struct keel_blockdev *dev;
+    uint64_t offset, size;    /* the layer's bytes on dev: an LV's extent, a file */
+    bool qcow2;               /* else raw */
+};
+
+struct keel_copy_dst {
+    struct keel_blockdev *dev;
+    uint64_t offset, size;    /* size >= the source's virtual size */
+    bool reads_zero;          /* zero ranges need no writing (a new sparse file) */
+};
+
+typedef void keel_copy_progress_fn(void *opaque, uint64_t done, uint64_t total);
+
+struct keel_copy_opts {
+    unsigned inflight;        /* requests at once; 0: 16 */
+    size_t chunk;             /* bytes per request; 0: 1 MiB */
+    keel_copy_progress_fn *progress;
+    void *opaque;
+    const int *cancel;        /* set (non-zero) from another thread to stop */
+    bool verify;              /* read the destination back and compare */
+};
+
+struct keel_copy_stats {
+    uint64_t size;            /* virtual size copied */
+    uint64_t data, zeroed, skipped; /* bytes read+written, written as zeroes, left as they were */
+};
+
+/*
+ * Copy the chain layers[0..n) (layers[0] the top; its virtual size is the
+ * copy's) collapsed into raw bytes at dst.  KEEL_E_CANCELLED when
+ * cancelled; KEEL_E_CORRUPT when verify finds a difference (naming the
+ * first differing offset).  The destination is flushed at the end.
+ */
+int keel_copy_to_raw(const struct keel_copy_layer *layers, size_t n,
+                     const struct keel_copy_dst *dst, const struct keel_copy_opts *opts,
+                     struct keel_copy_stats *stats, struct keel_error *err);
+
+#endif /* KEEL_VOLUME_COPY_H */
