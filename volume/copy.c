@@ -185,8 +185,28 @@ static void start(struct copy *cp, struct slot *sl, const struct seg *s)
         finish_slot(sl, -1, &e);
 }
 
-/* Read back the destination and compare it with the source. */
-static int verify(struct chain *c, const struct keel_copy_dst *dst, uint64_t size, size_t chunk,
+/* The guest bytes [pos, pos + len) of chain c into buf; *data (may be NULL): bytes read. */
+static int read_guest(struct chain *c, uint64_t pos, uint64_t len, unsigned char *buf,
+                      uint64_t *data, struct keel_error *err)
+{
+    for (uint64_t at = pos; at < pos + len;) {
+        struct seg s;
+
+        if (resolve(c, at, pos + len - at, &s, err) != 0)
+            return -1;
+        if (s.zero)
+            memset(buf + (at - pos), 0, (size_t)s.len);
+        else if (keel_blockdev_pread(s.dev, buf + (at - pos), (size_t)s.len, s.host, err) != 0)
+            return -1;
+        else if (data != NULL)
+            *data += s.len;
+        at += s.len;
+    }
+    return 0;
+}
+
+/* Read the copy back (as the one-layer chain `back`) and compare it with the source. */
+static int verify(struct chain *c, struct chain *back, uint64_t size, size_t chunk,
                   struct keel_error *err)
 {
     unsigned char *a = keel_aligned_alloc(4096, chunk), *b = keel_aligned_alloc(4096, chunk);
@@ -197,19 +217,13 @@ static int verify(struct chain *c, const struct keel_copy_dst *dst, uint64_t siz
         free(b);
         return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
     }
-    for (uint64_t pos = 0; pos < size && rc == 0;) {
-        struct seg s;
+    for (uint64_t pos = 0; pos < size && rc == 0; pos += chunk) {
+        uint64_t len = KEEL_MIN((uint64_t)chunk, size - pos);
 
-        rc = resolve(c, pos, KEEL_MIN((uint64_t)chunk, size - pos), &s, err);
-        if (rc != 0)
-            break;
-        if (s.zero)
-            memset(a, 0, (size_t)s.len);
-        else
-            rc = keel_blockdev_pread(s.dev, a, (size_t)s.len, s.host, err);
+        rc = read_guest(c, pos, len, a, NULL, err);
         if (rc == 0)
-            rc = keel_blockdev_pread(dst->dev, b, (size_t)s.len, dst->offset + pos, err);
-        if (rc == 0 && memcmp(a, b, (size_t)s.len) != 0) {
+            rc = read_guest(back, pos, len, b, NULL, err);
+        if (rc == 0 && memcmp(a, b, (size_t)len) != 0) {
             size_t i = 0;
 
             while (a[i] == b[i])
@@ -217,10 +231,27 @@ static int verify(struct chain *c, const struct keel_copy_dst *dst, uint64_t siz
             rc = keel_error_set(err, KEEL_E_CORRUPT, 0, "copy verification: the destination "
                                 "differs at guest offset %" PRIu64, pos + i);
         }
-        pos += s.len;
     }
     free(a);
     free(b);
+    return rc;
+}
+
+/* Verify dst, read as a one-layer chain (raw or qcow2). */
+static int verify_dst(struct chain *c, const struct keel_copy_dst *dst, bool qcow2, uint64_t size,
+                      size_t chunk, struct keel_error *err)
+{
+    struct keel_copy_layer l = { .dev = dst->dev, .offset = dst->offset, .size = dst->size,
+                                 .qcow2 = qcow2 };
+    struct chain back;
+    int rc;
+
+    if (chain_open(&back, &l, 1, err) != 0)
+        return -1;
+    if (!qcow2)
+        back.vsize[0] = size;
+    rc = verify(c, &back, size, chunk, err);
+    chain_close(&back);
     return rc;
 }
 
@@ -319,13 +350,274 @@ int keel_copy_to_raw(const struct keel_copy_layer *layers, size_t n,
     if (rc == 0 && o.progress != NULL)
         o.progress(o.opaque, size, size);
     if (rc == 0 && o.verify)
-        rc = verify(&c, dst, size, o.chunk, err);
+        rc = verify_dst(&c, dst, false, size, o.chunk, err);
 out:
     for (unsigned i = 0; cp.slots != NULL && i < cp.nslots; i++)
         free(cp.slots[i].buf);
     free(cp.slots);
     pthread_mutex_destroy(&cp.lock);
     pthread_cond_destroy(&cp.cond);
+    chain_close(&c);
+    if (stats != NULL)
+        *stats = st;
+    return rc;
+}
+
+/* ---- qcow2 destinations ---- */
+
+#define QCLUSTER (UINT64_C(1) << KEEL_QCOW2_CLUSTER_BITS)
+#define L2_ENTRIES (QCLUSTER / 8)
+#define RB_ENTRIES (QCLUSTER / 2)   /* 16-bit refcounts per refcount block */
+#define OFLAG_COPIED (UINT64_C(1) << 63)
+
+/*
+ * The layout of a fresh image holding the chain's data, as qemu-img create
+ * starts one and then sequentially: clusters 0 header, 1 refcount table,
+ * 2 first refcount block, 3.. L1 table, then the data clusters in guest
+ * order, the L2 tables in use, and the other refcount blocks.
+ */
+struct qplan {
+    uint64_t size, nclusters, l1_entries, l1c, d0;
+    uint8_t *alloc;            /* bitmap of guest clusters that get data */
+    uint8_t *l2used;           /* per L1 entry */
+    uint64_t ndata, nl2, nrb, total;
+};
+
+static bool bit(const uint8_t *m, uint64_t i)
+{
+    return (m[i / 8] >> (i % 8)) & 1;
+}
+
+static void set_bit(uint8_t *m, uint64_t i)
+{
+    m[i / 8] |= (uint8_t)(1u << (i % 8));
+}
+
+static void put_be64(unsigned char *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (unsigned char)v;
+}
+
+static void put_be16(unsigned char *p, uint16_t v)
+{
+    p[0] = (unsigned char)(v >> 8);
+    p[1] = (unsigned char)v;
+}
+
+static void qplan_free(struct qplan *q)
+{
+    free(q->alloc);
+    free(q->l2used);
+}
+
+static int qplan_make(struct chain *c, struct qplan *q, struct keel_error *err)
+{
+    memset(q, 0, sizeof(*q));
+    q->size = c->vsize[0];
+    if (q->size == 0 || q->size % 512 != 0 || q->size > KEEL_QCOW2_SIZE_MAX)
+        return keel_error_set(err, KEEL_E_INVAL, 0, "copy: a virtual size of %" PRIu64
+                              " bytes cannot be a qcow2 image", q->size);
+    q->nclusters = (q->size + QCLUSTER - 1) / QCLUSTER;
+    q->l1_entries = (q->nclusters + L2_ENTRIES - 1) / L2_ENTRIES;
+    q->l1c = keel_qcow2_metadata_size(q->size) / QCLUSTER - 3;
+    q->d0 = 3 + q->l1c;
+    q->alloc = calloc((size_t)(q->nclusters / 8 + 1), 1);
+    q->l2used = calloc((size_t)(q->l1_entries / 8 + 1), 1);
+    if (q->alloc == NULL || q->l2used == NULL)
+        return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
+    for (uint64_t pos = 0; pos < q->size;) {
+        struct seg s;
+
+        if (resolve(c, pos, q->size - pos, &s, err) != 0)
+            return -1;
+        if (!s.zero)
+            for (uint64_t k = pos / QCLUSTER; k <= (pos + s.len - 1) / QCLUSTER; k++)
+                set_bit(q->alloc, k);
+        pos += s.len;
+    }
+    for (uint64_t k = 0; k < q->nclusters; k++) {
+        if (bit(q->alloc, k)) {
+            q->ndata++;
+            if (!bit(q->l2used, k / L2_ENTRIES)) {
+                set_bit(q->l2used, k / L2_ENTRIES);
+                q->nl2++;
+            }
+        }
+    }
+    /* Refcount blocks count themselves too: grow until it settles. */
+    q->nrb = 1;
+    for (;;) {
+        uint64_t total = q->d0 + q->ndata + q->nl2 + (q->nrb - 1);
+        uint64_t need = (total + RB_ENTRIES - 1) / RB_ENTRIES;
+
+        q->total = total;
+        if (need <= q->nrb)
+            break;
+        q->nrb = need;
+    }
+    if (q->nrb > QCLUSTER / 8)
+        return keel_error_set(err, KEEL_E_UNSUPPORTED, 0, "copy: %" PRIu64 " clusters need more "
+                              "than one refcount table cluster", q->total);
+    return 0;
+}
+
+int keel_copy_measure_qcow2(const struct keel_copy_layer *layers, size_t n, uint64_t *bytes,
+                            struct keel_error *err)
+{
+    struct chain c;
+    struct qplan q;
+    int rc;
+
+    if (chain_open(&c, layers, n, err) != 0)
+        return -1;
+    rc = qplan_make(&c, &q, err);
+    if (rc == 0)
+        *bytes = q.total * QCLUSTER;
+    qplan_free(&q);
+    chain_close(&c);
+    return rc;
+}
+
+static int put_cluster(const struct keel_copy_dst *dst, uint64_t index, const unsigned char *buf,
+                       struct keel_error *err)
+{
+    return keel_blockdev_pwrite(dst->dev, buf, QCLUSTER, dst->offset + index * QCLUSTER, err);
+}
+
+/* The metadata after the data: L2 tables as they fill (l2 holds region r), then the rest. */
+static int write_l2(const struct keel_copy_dst *dst, const struct qplan *q, uint64_t l2_rank,
+                    const unsigned char *l2, struct keel_error *err)
+{
+    return put_cluster(dst, q->d0 + q->ndata + l2_rank, l2, err);
+}
+
+static int write_tail(const struct keel_copy_dst *dst, const struct qplan *q, struct keel_error *err)
+{
+    unsigned char *b = keel_aligned_alloc(4096, QCLUSTER);
+    uint64_t l2_rank = 0;
+    int rc = 0;
+
+    if (b == NULL)
+        return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
+    /* Refcount blocks: every cluster up to the end is in use once. */
+    for (uint64_t r = 0; r < q->nrb && rc == 0; r++) {
+        uint64_t where = r == 0 ? 2 : q->d0 + q->ndata + q->nl2 + (r - 1);
+
+        memset(b, 0, QCLUSTER);
+        for (uint64_t i = 0; i < RB_ENTRIES && r * RB_ENTRIES + i < q->total; i++)
+            put_be16(b + 2 * i, 1);
+        rc = put_cluster(dst, where, b, err);
+    }
+    /* The refcount table. */
+    if (rc == 0) {
+        memset(b, 0, QCLUSTER);
+        for (uint64_t r = 0; r < q->nrb; r++)
+            put_be64(b + 8 * r, (r == 0 ? 2 : q->d0 + q->ndata + q->nl2 + (r - 1)) * QCLUSTER);
+        rc = put_cluster(dst, 1, b, err);
+    }
+    /* The L1 table. */
+    for (uint64_t c = 0; c < q->l1c && rc == 0; c++) {
+        memset(b, 0, QCLUSTER);
+        for (uint64_t i = 0; i < L2_ENTRIES && c * L2_ENTRIES + i < q->l1_entries; i++) {
+            uint64_t e = c * L2_ENTRIES + i;
+
+            if (bit(q->l2used, e))
+                put_be64(b + 8 * i, ((q->d0 + q->ndata + l2_rank++) * QCLUSTER) | OFLAG_COPIED);
+        }
+        rc = put_cluster(dst, 3 + c, b, err);
+    }
+    free(b);
+    return rc;
+}
+
+int keel_copy_to_qcow2(const struct keel_copy_layer *layers, size_t n,
+                       const struct keel_copy_dst *dst, const struct keel_copy_opts *opts,
+                       struct keel_copy_stats *stats, struct keel_error *err)
+{
+    struct keel_copy_opts o = opts ? *opts : (struct keel_copy_opts){ 0 };
+    struct keel_copy_stats st = { 0 };
+    struct keel_qcow2_opts qo = { 0 };
+    unsigned char *buf = NULL, *l2 = NULL;
+    uint64_t rank = 0, l2_rank = 0, region = UINT64_MAX;
+    struct chain c;
+    struct qplan q;
+    int rc;
+
+    if (o.chunk == 0)
+        o.chunk = DEFAULT_CHUNK;
+    o.chunk = (size_t)KEEL_ALIGN_UP(o.chunk, QCLUSTER);
+    if (chain_open(&c, layers, n, err) != 0)
+        return -1;
+    rc = qplan_make(&c, &q, err);
+    if (rc == 0 && q.total * QCLUSTER > dst->size)
+        rc = keel_error_set(err, KEEL_E_NOSPC, 0, "copy: the qcow2 image needs %" PRIu64
+                            " bytes, the destination has %" PRIu64, q.total * QCLUSTER,
+                            dst->size);
+    buf = keel_aligned_alloc(4096, o.chunk);
+    l2 = keel_aligned_alloc(4096, QCLUSTER);
+    if (rc == 0 && (buf == NULL || l2 == NULL))
+        rc = keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
+    st.size = q.size;
+    /* The data, in guest order, each allocated cluster to the next host cluster. */
+    for (uint64_t pos = 0; rc == 0 && pos < q.size; pos += o.chunk) {
+        uint64_t len = KEEL_MIN((uint64_t)o.chunk, q.size - pos);
+        uint64_t first = pos / QCLUSTER, last = (pos + len - 1) / QCLUSTER;
+
+        if (o.cancel != NULL && __atomic_load_n(o.cancel, __ATOMIC_ACQUIRE)) {
+            rc = keel_error_set(err, KEEL_E_CANCELLED, 0, "copy cancelled at %" PRIu64 " of %"
+                                PRIu64 " bytes", pos, q.size);
+            break;
+        }
+        if (o.progress != NULL)
+            o.progress(o.opaque, pos, q.size);
+        memset(buf, 0, o.chunk);
+        rc = read_guest(&c, pos, len, buf, &st.data, err);
+        for (uint64_t k = first; rc == 0 && k <= last; k++) {
+            uint64_t r = k / L2_ENTRIES, run = 0;
+
+            if (r != region) {
+                if (region != UINT64_MAX && bit(q.l2used, region))
+                    rc = write_l2(dst, &q, l2_rank++, l2, err);
+                memset(l2, 0, QCLUSTER);
+                region = r;
+            }
+            if (rc != 0 || !bit(q.alloc, k))
+                continue;
+            /* A run of allocated clusters inside this chunk and this L2 region. */
+            while (k + run <= last && bit(q.alloc, k + run) && (k + run) / L2_ENTRIES == r) {
+                put_be64(l2 + 8 * ((k + run) % L2_ENTRIES),
+                         ((q.d0 + rank + run) * QCLUSTER) | OFLAG_COPIED);
+                run++;
+            }
+            rc = keel_blockdev_pwrite(dst->dev, buf + (k - first) * QCLUSTER,
+                                      (size_t)(run * QCLUSTER),
+                                      dst->offset + (q.d0 + rank) * QCLUSTER, err);
+            rank += run;
+            k += run - 1;
+        }
+    }
+    if (rc == 0 && region != UINT64_MAX && bit(q.l2used, region))
+        rc = write_l2(dst, &q, l2_rank++, l2, err);
+    /* The rest of the metadata, flushed; the header last. */
+    if (rc == 0)
+        rc = write_tail(dst, &q, err);
+    if (rc == 0)
+        rc = keel_blockdev_flush(dst->dev, err);
+    qo.size = q.size;
+    qo.version = 3;
+    if (rc == 0 && (rc = keel_qcow2_header_encode(&qo, l2, err)) == 0)
+        rc = put_cluster(dst, 0, l2, err);
+    if (rc == 0)
+        rc = keel_blockdev_flush(dst->dev, err);
+    if (rc == 0 && o.progress != NULL)
+        o.progress(o.opaque, q.size, q.size);
+    if (rc == 0 && o.verify)
+        rc = verify_dst(&c, dst, true, q.size, o.chunk, err);
+    st.skipped = q.size - st.data;
+    free(buf);
+    free(l2);
+    qplan_free(&q);
     chain_close(&c);
     if (stats != NULL)
         *stats = st;

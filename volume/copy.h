@@ -16,8 +16,8 @@
  * and waits for those in flight.  Optionally the destination is read back
  * and compared with the source.
  *
- * This step writes raw destinations (collapsing the chain); qcow2
- * destinations and chain-preserving copies come next (issue 7).
+ * Destinations: raw, or a new qcow2 image; both collapse the chain.
+ * Chain-preserving copies (each layer its own qcow2) come next (issue 7).
  */
 #ifndef KEEL_VOLUME_COPY_H
 #define KEEL_VOLUME_COPY_H
@@ -68,5 +68,23 @@ struct keel_copy_stats {
 int keel_copy_to_raw(const struct keel_copy_layer *layers, size_t n,
                      const struct keel_copy_dst *dst, const struct keel_copy_opts *opts,
                      struct keel_copy_stats *stats, struct keel_error *err);
+
+/*
+ * Copy the chain collapsed into a new qcow2 image (compat 1.1, 64 KiB
+ * clusters, no backing file) at dst: laid out sequentially -- header,
+ * refcount table, first refcount block, L1 table as qemu-img create makes
+ * them, then the data clusters in guest order, the L2 tables, any further
+ * refcount blocks; zero and unallocated ranges take no cluster.  The
+ * header is written last, after a flush, so a copy cut short is no
+ * image.  dst->size must hold keel_copy_measure_qcow2() bytes.  Requests
+ * go one chunk at a time.
+ */
+int keel_copy_to_qcow2(const struct keel_copy_layer *layers, size_t n,
+                       const struct keel_copy_dst *dst, const struct keel_copy_opts *opts,
+                       struct keel_copy_stats *stats, struct keel_error *err);
+
+/* The bytes keel_copy_to_qcow2() writes for this chain (measure). */
+int keel_copy_measure_qcow2(const struct keel_copy_layer *layers, size_t n, uint64_t *bytes,
+                            struct keel_error *err);
 
 #endif /* KEEL_VOLUME_COPY_H */

@@ -7,6 +7,7 @@
  * chain's top and the copy must say identical:
  *   - into a new sparse file (zero ranges skipped) and into a file full of
  *     old bytes (zero ranges written), with read-back verification;
+ *   - into a new qcow2 image, sized by measure: qemu-img check is clean;
  *   - from a chain whose base is raw;
  *   - cancelled half way: KEEL_E_CANCELLED, the source unchanged;
  *   - a compressed cluster is refused, naming it.
@@ -208,6 +209,49 @@ START_TEST(collapse_qcow2_chain)
 }
 END_TEST
 
+/* Into a new qcow2 image: qemu-img check is clean, compare says identical. */
+START_TEST(collapse_to_qcow2)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    struct opened o;
+    struct keel_blockdev *d = NULL;
+    struct keel_copy_stats st;
+    struct keel_copy_opts opts = { .verify = true };
+    uint64_t need = 0;
+    char *p = path("copy.qcow2"), *url = keel_strdup_printf("file://%s", p), *top = path("top");
+    int fd;
+
+    make_chain(false);
+    open_chain(&o, false);
+    ck_assert_msg(keel_copy_measure_qcow2(o.l, 3, &need, &err) == 0, "%s", err.msg);
+    /* header, refcount table and block, L1, 184 data clusters (11.5 MiB), 1 L2 table */
+    ck_assert_uint_eq(need, (4 + 184 + 1) * (64 << 10));
+    fd = open(p, O_CREAT | O_RDWR | O_TRUNC, 0644);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, (off_t)need), 0);
+    close(fd);
+    ck_assert_msg(keel_blockdev_open(url, NULL, &d, &err) == 0, "%s", err.msg);
+    {
+        struct keel_copy_dst dst = { .dev = d, .size = need };
+
+        ck_assert_msg(keel_copy_to_qcow2(o.l, 3, &dst, &opts, &st, &err) == 0, "%s", err.msg);
+    }
+    keel_blockdev_close(d);
+    close_chain(&o);
+    ck_assert_uint_eq(st.data, 11 * MiB + MiB / 2);
+    {
+        const char *chk[] = { "qemu-img", "check", "-f", "qcow2", p, NULL };
+        const char *cmp[] = { "qemu-img", "compare", "-f", "qcow2", "-F", "qcow2", top, p, NULL };
+
+        run(chk);
+        run(cmp);
+    }
+    free(p);
+    free(url);
+    free(top);
+}
+END_TEST
+
 START_TEST(collapse_over_raw_base)
 {
     struct keel_error err = KEEL_ERROR_INIT;
@@ -315,6 +359,7 @@ int main(void)
     tcase_set_timeout(tc, 300);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, collapse_qcow2_chain);
+    tcase_add_test(tc, collapse_to_qcow2);
     tcase_add_test(tc, collapse_over_raw_base);
     tcase_add_test(tc, cancel_half_way);
     tcase_add_test(tc, compressed_refused);
