@@ -378,7 +378,9 @@ out:
  */
 struct qplan {
     uint64_t size, nclusters, l1_entries, l1c, d0;
+    bool single;               /* one layer as its own image: zero and unallocated kept */
     uint8_t *alloc;            /* bitmap of guest clusters that get data */
+    uint8_t *zero;             /* single: clusters that read as zeroes over the backing file */
     uint8_t *l2used;           /* per L1 entry */
     uint64_t ndata, nl2, nrb, total;
 };
@@ -408,12 +410,14 @@ static void put_be16(unsigned char *p, uint16_t v)
 static void qplan_free(struct qplan *q)
 {
     free(q->alloc);
+    free(q->zero);
     free(q->l2used);
 }
 
-static int qplan_make(struct chain *c, struct qplan *q, struct keel_error *err)
+static int qplan_make(struct chain *c, bool single, struct qplan *q, struct keel_error *err)
 {
     memset(q, 0, sizeof(*q));
+    q->single = single;
     q->size = c->vsize[0];
     if (q->size == 0 || q->size % 512 != 0 || q->size > KEEL_QCOW2_SIZE_MAX)
         return keel_error_set(err, KEEL_E_INVAL, 0, "copy: a virtual size of %" PRIu64
@@ -423,26 +427,44 @@ static int qplan_make(struct chain *c, struct qplan *q, struct keel_error *err)
     q->l1c = keel_qcow2_metadata_size(q->size) / QCLUSTER - 3;
     q->d0 = 3 + q->l1c;
     q->alloc = calloc((size_t)(q->nclusters / 8 + 1), 1);
+    q->zero = calloc((size_t)(q->nclusters / 8 + 1), 1);
     q->l2used = calloc((size_t)(q->l1_entries / 8 + 1), 1);
-    if (q->alloc == NULL || q->l2used == NULL)
+    if (q->alloc == NULL || q->zero == NULL || q->l2used == NULL)
         return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
-    for (uint64_t pos = 0; pos < q->size;) {
-        struct seg s;
+    if (single && c->maps[0] != NULL) {
+        /* The layer's own clusters, which must be ours: a partial one would hide the backing. */
+        if (keel_qcow2_map_info(c->maps[0])->cluster_bits != KEEL_QCOW2_CLUSTER_BITS)
+            return keel_error_set(err, KEEL_E_UNSUPPORTED, 0, "copy: a layer with %u-byte "
+                                  "clusters cannot be copied as its own 64 KiB-cluster image",
+                                  1u << keel_qcow2_map_info(c->maps[0])->cluster_bits);
+        for (uint64_t pos = 0; pos < q->size;) {
+            struct keel_extent e;
 
-        if (resolve(c, pos, q->size - pos, &s, err) != 0)
-            return -1;
-        if (!s.zero)
-            for (uint64_t k = pos / QCLUSTER; k <= (pos + s.len - 1) / QCLUSTER; k++)
-                set_bit(q->alloc, k);
-        pos += s.len;
+            if (keel_qcow2_map_extent(c->maps[0], pos, q->size - pos, &e, err) != 0)
+                return -1;
+            for (uint64_t k = pos / QCLUSTER; e.kind != KEEL_EXTENT_UNALLOCATED &&
+                                              k <= (pos + e.len - 1) / QCLUSTER; k++)
+                set_bit(e.kind == KEEL_EXTENT_DATA ? q->alloc : q->zero, k);
+            pos += e.len;
+        }
+    } else {
+        for (uint64_t pos = 0; pos < q->size;) {
+            struct seg s;
+
+            if (resolve(c, pos, q->size - pos, &s, err) != 0)
+                return -1;
+            if (!s.zero)
+                for (uint64_t k = pos / QCLUSTER; k <= (pos + s.len - 1) / QCLUSTER; k++)
+                    set_bit(q->alloc, k);
+            pos += s.len;
+        }
     }
     for (uint64_t k = 0; k < q->nclusters; k++) {
-        if (bit(q->alloc, k)) {
+        if (bit(q->alloc, k))
             q->ndata++;
-            if (!bit(q->l2used, k / L2_ENTRIES)) {
-                set_bit(q->l2used, k / L2_ENTRIES);
-                q->nl2++;
-            }
+        if ((bit(q->alloc, k) || bit(q->zero, k)) && !bit(q->l2used, k / L2_ENTRIES)) {
+            set_bit(q->l2used, k / L2_ENTRIES);
+            q->nl2++;
         }
     }
     /* Refcount blocks count themselves too: grow until it settles. */
@@ -462,8 +484,8 @@ static int qplan_make(struct chain *c, struct qplan *q, struct keel_error *err)
     return 0;
 }
 
-int keel_copy_measure_qcow2(const struct keel_copy_layer *layers, size_t n, uint64_t *bytes,
-                            struct keel_error *err)
+static int measure(const struct keel_copy_layer *layers, size_t n, bool single, uint64_t *bytes,
+                   struct keel_error *err)
 {
     struct chain c;
     struct qplan q;
@@ -471,12 +493,24 @@ int keel_copy_measure_qcow2(const struct keel_copy_layer *layers, size_t n, uint
 
     if (chain_open(&c, layers, n, err) != 0)
         return -1;
-    rc = qplan_make(&c, &q, err);
+    rc = qplan_make(&c, single, &q, err);
     if (rc == 0)
         *bytes = q.total * QCLUSTER;
     qplan_free(&q);
     chain_close(&c);
     return rc;
+}
+
+int keel_copy_measure_qcow2(const struct keel_copy_layer *layers, size_t n, uint64_t *bytes,
+                            struct keel_error *err)
+{
+    return measure(layers, n, false, bytes, err);
+}
+
+int keel_copy_measure_layer_qcow2(const struct keel_copy_layer *layer, uint64_t *bytes,
+                                  struct keel_error *err)
+{
+    return measure(layer, 1, true, bytes, err);
 }
 
 static int put_cluster(const struct keel_copy_dst *dst, uint64_t index, const unsigned char *buf,
@@ -531,9 +565,10 @@ static int write_tail(const struct keel_copy_dst *dst, const struct qplan *q, st
     return rc;
 }
 
-int keel_copy_to_qcow2(const struct keel_copy_layer *layers, size_t n,
-                       const struct keel_copy_dst *dst, const struct keel_copy_opts *opts,
-                       struct keel_copy_stats *stats, struct keel_error *err)
+static int copy_qcow2(const struct keel_copy_layer *layers, size_t n, bool single,
+                      const char *backing, const char *backing_format,
+                      const struct keel_copy_dst *dst, const struct keel_copy_opts *opts,
+                      struct keel_copy_stats *stats, struct keel_error *err)
 {
     struct keel_copy_opts o = opts ? *opts : (struct keel_copy_opts){ 0 };
     struct keel_copy_stats st = { 0 };
@@ -549,7 +584,7 @@ int keel_copy_to_qcow2(const struct keel_copy_layer *layers, size_t n,
     o.chunk = (size_t)KEEL_ALIGN_UP(o.chunk, QCLUSTER);
     if (chain_open(&c, layers, n, err) != 0)
         return -1;
-    rc = qplan_make(&c, &q, err);
+    rc = qplan_make(&c, single, &q, err);
     if (rc == 0 && q.total * QCLUSTER > dst->size)
         rc = keel_error_set(err, KEEL_E_NOSPC, 0, "copy: the qcow2 image needs %" PRIu64
                             " bytes, the destination has %" PRIu64, q.total * QCLUSTER,
@@ -582,6 +617,8 @@ int keel_copy_to_qcow2(const struct keel_copy_layer *layers, size_t n,
                 memset(l2, 0, QCLUSTER);
                 region = r;
             }
+            if (rc == 0 && bit(q.zero, k))
+                put_be64(l2 + 8 * (k % L2_ENTRIES), 1); /* reads as zeroes, backing hidden */
             if (rc != 0 || !bit(q.alloc, k))
                 continue;
             /* A run of allocated clusters inside this chunk and this L2 region. */
@@ -606,13 +643,15 @@ int keel_copy_to_qcow2(const struct keel_copy_layer *layers, size_t n,
         rc = keel_blockdev_flush(dst->dev, err);
     qo.size = q.size;
     qo.version = 3;
+    qo.backing_file = backing;
+    qo.backing_format = backing_format;
     if (rc == 0 && (rc = keel_qcow2_header_encode(&qo, l2, err)) == 0)
         rc = put_cluster(dst, 0, l2, err);
     if (rc == 0)
         rc = keel_blockdev_flush(dst->dev, err);
     if (rc == 0 && o.progress != NULL)
         o.progress(o.opaque, q.size, q.size);
-    if (rc == 0 && o.verify)
+    if (rc == 0 && o.verify && !single)
         rc = verify_dst(&c, dst, true, q.size, o.chunk, err);
     st.skipped = q.size - st.data;
     free(buf);
@@ -622,4 +661,19 @@ int keel_copy_to_qcow2(const struct keel_copy_layer *layers, size_t n,
     if (stats != NULL)
         *stats = st;
     return rc;
+}
+
+int keel_copy_to_qcow2(const struct keel_copy_layer *layers, size_t n,
+                       const struct keel_copy_dst *dst, const struct keel_copy_opts *opts,
+                       struct keel_copy_stats *stats, struct keel_error *err)
+{
+    return copy_qcow2(layers, n, false, NULL, NULL, dst, opts, stats, err);
+}
+
+int keel_copy_layer_to_qcow2(const struct keel_copy_layer *layer, const char *backing_file,
+                             const char *backing_format, const struct keel_copy_dst *dst,
+                             const struct keel_copy_opts *opts, struct keel_copy_stats *stats,
+                             struct keel_error *err)
+{
+    return copy_qcow2(layer, 1, true, backing_file, backing_format, dst, opts, stats, err);
 }

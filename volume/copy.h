@@ -16,8 +16,8 @@
  * and waits for those in flight.  Optionally the destination is read back
  * and compared with the source.
  *
- * Destinations: raw, or a new qcow2 image; both collapse the chain.
- * Chain-preserving copies (each layer its own qcow2) come next (issue 7).
+ * Destinations: raw, or a new qcow2 image, collapsing the chain; or one
+ * layer as its own qcow2 image, which copies a chain layer by layer.
  */
 #ifndef KEEL_VOLUME_COPY_H
 #define KEEL_VOLUME_COPY_H
@@ -86,5 +86,21 @@ int keel_copy_to_qcow2(const struct keel_copy_layer *layers, size_t n,
 /* The bytes keel_copy_to_qcow2() writes for this chain (measure). */
 int keel_copy_measure_qcow2(const struct keel_copy_layer *layers, size_t n, uint64_t *bytes,
                             struct keel_error *err);
+
+/*
+ * Copy one layer as its own qcow2 image over `backing_file` (NULL for a
+ * base; oVirt writes the bare parent UUID) -- what a chain-preserving copy
+ * does layer by layer, bottom first: its data clusters, and its zero
+ * clusters kept as zero clusters (they hide the backing file's data);
+ * what it does not have stays unallocated.  The layer must be qcow2 with
+ * 64 KiB clusters (or raw: all of it is data).  opts->verify is ignored
+ * (compare the chains instead).
+ */
+int keel_copy_layer_to_qcow2(const struct keel_copy_layer *layer, const char *backing_file,
+                             const char *backing_format, const struct keel_copy_dst *dst,
+                             const struct keel_copy_opts *opts, struct keel_copy_stats *stats,
+                             struct keel_error *err);
+int keel_copy_measure_layer_qcow2(const struct keel_copy_layer *layer, uint64_t *bytes,
+                                  struct keel_error *err);
 
 #endif /* KEEL_VOLUME_COPY_H */

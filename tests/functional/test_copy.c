@@ -8,6 +8,9 @@
  *   - into a new sparse file (zero ranges skipped) and into a file full of
  *     old bytes (zero ranges written), with read-back verification;
  *   - into a new qcow2 image, sized by measure: qemu-img check is clean;
+ *   - layer by layer, each its own qcow2 image over the copy of its
+ *     backing: the copied chain compares identical (zero clusters over a
+ *     backing's data kept), qemu-img info shows the chain;
  *   - from a chain whose base is raw;
  *   - cancelled half way: KEEL_E_CANCELLED, the source unchanged;
  *   - a compressed cluster is refused, naming it.
@@ -252,6 +255,70 @@ START_TEST(collapse_to_qcow2)
 }
 END_TEST
 
+/* Layer by layer: base2 <- mid2 <- top2, each its own image; the chains compare identical. */
+START_TEST(preserve_chain)
+{
+    static const char *const names[] = { "base2", "mid2", "top2" };
+    struct keel_error err = KEEL_ERROR_INIT;
+    struct opened o;
+
+    make_chain(false);
+    open_chain(&o, false);
+    for (int i = 0; i < 3; i++) {
+        const struct keel_copy_layer *l = &o.l[2 - i];  /* bottom first */
+        char *p = path(names[i]), *url = keel_strdup_printf("file://%s", p);
+        struct keel_blockdev *d = NULL;
+        struct keel_copy_stats st;
+        uint64_t need = 0;
+        int fd;
+
+        ck_assert_msg(keel_copy_measure_layer_qcow2(l, &need, &err) == 0, "%s", err.msg);
+        fd = open(p, O_CREAT | O_RDWR | O_TRUNC, 0644);
+        ck_assert_int_ge(fd, 0);
+        ck_assert_int_eq(ftruncate(fd, (off_t)need), 0);
+        close(fd);
+        ck_assert_msg(keel_blockdev_open(url, NULL, &d, &err) == 0, "%s", err.msg);
+        {
+            struct keel_copy_dst dst = { .dev = d, .size = need };
+
+            ck_assert_msg(keel_copy_layer_to_qcow2(l, i ? names[i - 1] : NULL,
+                                                   i ? "qcow2" : NULL, &dst, NULL, &st,
+                                                   &err) == 0, "%s", err.msg);
+        }
+        keel_blockdev_close(d);
+        {
+            const char *chk[] = { "qemu-img", "check", "-f", "qcow2", p, NULL };
+
+            run(chk);
+        }
+        free(p);
+        free(url);
+    }
+    close_chain(&o);
+    {
+        char *top = path("top"), *top2 = path("top2"), *mid = path("mid"), *mid2 = path("mid2");
+        const char *cmp[] = { "qemu-img", "compare", "-f", "qcow2", "-F", "qcow2", top, top2,
+                              NULL };
+        const char *cmp2[] = { "qemu-img", "compare", "-f", "qcow2", "-F", "qcow2", mid, mid2,
+                               NULL };
+        const char *info[] = { "qemu-img", "info", "--backing-chain", top2, NULL };
+        struct keel_error e = KEEL_ERROR_INIT;
+        char *out = NULL;
+
+        run(cmp);
+        run(cmp2);
+        ck_assert_msg(keel_lab_run_ok(info, NULL, &out, &e) == 0, "%s", e.msg);
+        ck_assert_msg(strstr(out, "backing file: mid2") && strstr(out, "backing file: base2"),
+                      "%s", out);
+        free(out);
+        free(top);
+        free(top2);
+        free(mid);
+        free(mid2);
+    }
+}
+END_TEST
+
 START_TEST(collapse_over_raw_base)
 {
     struct keel_error err = KEEL_ERROR_INIT;
@@ -360,6 +427,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, collapse_qcow2_chain);
     tcase_add_test(tc, collapse_to_qcow2);
+    tcase_add_test(tc, preserve_chain);
     tcase_add_test(tc, collapse_over_raw_base);
     tcase_add_test(tc, cancel_half_way);
     tcase_add_test(tc, compressed_refused);
