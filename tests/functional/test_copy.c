@@ -13,7 +13,13 @@
  *     backing's data kept), qemu-img info shows the chain;
  *   - from a chain whose base is raw;
  *   - cancelled half way: KEEL_E_CANCELLED, the source unchanged;
- *   - a compressed cluster is refused, naming it.
+ *   - a compressed cluster is refused, naming it;
+ *   - between storage domains: the chain imported layer by layer into
+ *     volumes of an NFS domain (nfs-ganesha), copied layer by layer into
+ *     volumes of a block domain (tgtd LUN), each made LEGAL after its copy,
+ *     then collapsed from block into a raw volume on NFS: qemu-img compare
+ *     of qemu's chain and that raw volume says identical, qemu-img check
+ *     accepts each block layer, lvm2 agrees with the VG.
  */
 #include <check.h>
 #include <fcntl.h>
@@ -25,8 +31,11 @@
 
 #include "common/strutil.h"
 #include "io/blockdev.h"
+#include "io/fs.h"
+#include "tests/functional/lvm_judge.h"
 #include "tests/harness/lab.h"
 #include "volume/copy.h"
+#include "volume/vol.h"
 
 #define MiB (UINT64_C(1) << 20)
 
@@ -414,6 +423,171 @@ START_TEST(compressed_refused)
 }
 END_TEST
 
+#define SDN "aaaaaaaa-1d2b-4c3d-8e4f-5a6b7c8d9e0f"
+#define SDB "bbbbbbbb-1d2b-4c3d-8e4f-5a6b7c8d9e0f"
+#define IMG_N "11111111-0000-4000-8000-000000000001"
+#define IMG_B "22222222-0000-4000-8000-000000000002"
+#define IMG_R "33333333-0000-4000-8000-000000000003"
+
+/* Layer i of volume vol on sd, as the copy engine takes it. */
+static void payload(struct keel_sd *sd, const char *vol, struct keel_vol_payload *p,
+                    struct keel_copy_layer *l, bool qcow2)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+
+    ck_assert_msg(keel_vol_payload_open(sd, vol, p, &err) == 0, "%s", err.msg);
+    *l = (struct keel_copy_layer){ .dev = p->dev, .offset = p->offset, .size = p->size,
+                                   .qcow2 = qcow2 };
+}
+
+START_TEST(between_domains)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    struct keel_lab_nfs *nfs = NULL;
+    struct keel_lab_tgtd *tgtd = NULL;
+    struct keel_fs *fs = NULL;
+    struct keel_blockdev *lun = NULL;
+    struct keel_sd *sdn = NULL, *sdb = NULL;
+    uint64_t size = 12ull << 30;
+    char src[3][KEEL_UUID_LEN + 1], dst[3][KEEL_UUID_LEN + 1], raw[KEEL_UUID_LEN + 1];
+    struct keel_vol_payload sp[3], dp[3], rp;
+    struct keel_copy_layer sl[3], dl[3];
+    struct opened local;
+
+    {
+        const char *guids[] = { "360014050000000000000000000000b01" };
+        struct keel_sd_create cn = { .uuid = SDN, .name = "nfs", .type = KEEL_SD_TYPE_NFS,
+                                     .klass = KEEL_SD_CLASS_DATA, .remote_path = "127.0.0.1:/x" };
+        struct keel_sd_create cb = { .uuid = SDB, .name = "block", .type = KEEL_SD_TYPE_ISCSI,
+                                     .klass = KEEL_SD_CLASS_DATA, .pv_guids = guids };
+
+        ck_assert_msg(keel_lab_nfs_start(&nfs, &err) == 0 &&
+                      keel_fs_open(keel_lab_nfs_url(nfs), NULL, &fs, &err) == 0 &&
+                      keel_sd_create_file(fs, &cn, &sdn, &err) == 0, "%s", err.msg);
+        ck_assert_msg(keel_lab_tgtd_start(&tgtd, &err) == 0 &&
+                      keel_lab_tgtd_add_target(tgtd, "copy", &size, 1, NULL, NULL, &err) == 0 &&
+                      keel_blockdev_open(keel_lab_tgtd_lun_url(tgtd, 0, 1), NULL, &lun,
+                                         &err) == 0 &&
+                      keel_sd_create_block(&lun, 1, &cb, &sdb, &err) == 0, "%s", err.msg);
+    }
+    /* The chain made by qemu in a local directory, imported layer by layer into NFS volumes. */
+    make_chain(false);
+    open_chain(&local, false);
+    for (int i = 0; i < 3; i++) {
+        const struct keel_copy_layer *l = &local.l[2 - i];
+        struct keel_vol_create c = { .image = IMG_N, .format = KEEL_VOL_COW,
+                                     .type = KEEL_VOL_SPARSE, .capacity = i ? 64 * MiB : 32 * MiB,
+                                     .parent = i ? src[i - 1] : NULL, .illegal = true };
+        struct keel_vol_payload p;
+        struct keel_copy_dst d;
+        uint64_t need = 0;
+
+        ck_assert_msg(keel_vol_create(sdn, &c, src[i], &err) == 0 &&
+                      keel_copy_measure_layer_qcow2(l, &need, &err) == 0, "%s", err.msg);
+        /* A file volume grows to what the copy needs. */
+        ck_assert_msg(keel_vol_payload_open(sdn, src[i], &p, &err) == 0 &&
+                      keel_file_truncate(p.file, need, &err) == 0, "%s", err.msg);
+        keel_vol_payload_close(&p);
+        ck_assert_msg(keel_vol_payload_open(sdn, src[i], &p, &err) == 0, "%s", err.msg);
+        d = (struct keel_copy_dst){ .dev = p.dev, .offset = 0, .size = p.size };
+        ck_assert_msg(keel_copy_layer_to_qcow2(l, i ? src[i - 1] : NULL, i ? "qcow2" : NULL, &d,
+                                               NULL, NULL, &err) == 0 &&
+                      keel_vol_set_legality(sdn, src[i], KEEL_VOL_LEGAL, &err) == 0, "%s",
+                      err.msg);
+        keel_vol_payload_close(&p);
+    }
+    close_chain(&local);
+    /* Copied layer by layer into ILLEGAL volumes of the block domain, then LEGAL. */
+    for (int i = 0; i < 3; i++) {
+        struct keel_vol_create c = { .image = IMG_B, .format = KEEL_VOL_COW,
+                                     .type = KEEL_VOL_SPARSE, .capacity = i ? 64 * MiB : 32 * MiB,
+                                     .parent = i ? dst[i - 1] : NULL, .illegal = true };
+        struct keel_copy_dst d;
+        uint64_t need = 0;
+
+        ck_assert_msg(keel_vol_create(sdb, &c, dst[i], &err) == 0, "%s", err.msg);
+        payload(sdn, src[i], &sp[i], &sl[i], true);
+        payload(sdb, dst[i], &dp[i], &dl[i], true);
+        ck_assert_msg(keel_copy_measure_layer_qcow2(&sl[i], &need, &err) == 0, "%s", err.msg);
+        ck_assert_uint_le(need, dp[i].size);
+        d = (struct keel_copy_dst){ .dev = dp[i].dev, .offset = dp[i].offset, .size = dp[i].size };
+        ck_assert_msg(keel_copy_layer_to_qcow2(&sl[i], i ? dst[i - 1] : NULL, i ? "qcow2" : NULL,
+                                               &d, NULL, NULL, &err) == 0, "%s", err.msg);
+        ck_assert_msg(keel_vol_set_legality(sdb, dst[i], KEEL_VOL_LEGAL, &err) == 0, "%s",
+                      err.msg);
+    }
+    /* Each block layer checks clean (seen alone, through a loop device). */
+    for (int i = 0; i < 3; i++) {
+        char *loop = NULL, *spec;
+
+        ck_assert_msg(keel_lab_loop_attach(keel_lab_tgtd_lun_path(tgtd, 0, 1), dp[i].offset,
+                                           dp[i].size, &loop, &err) == 0, "%s", err.msg);
+        spec = keel_strdup_printf("json:{\"driver\":\"qcow2\",\"backing\":null,\"file\":"
+                                  "{\"driver\":\"host_device\",\"filename\":\"%s\"}}", loop);
+        {
+            const char *chk[] = { "qemu-img", "check", "-U", spec, NULL };
+
+            run(chk);
+        }
+        keel_lab_loop_detach(loop);
+        free(loop);
+        free(spec);
+    }
+    /* Collapsed from block into a raw volume on NFS, compared with the NFS chain. */
+    {
+        struct keel_vol_create c = { .image = IMG_R, .format = KEEL_VOL_RAW,
+                                     .type = KEEL_VOL_SPARSE, .capacity = 64 * MiB,
+                                     .illegal = true };
+        struct keel_copy_layer chain[3] = { dl[2], dl[1], dl[0] };
+        struct keel_copy_dst d;
+        struct keel_copy_opts o = { .verify = true };
+        char *top, *out;
+
+        ck_assert_msg(keel_vol_create(sdn, &c, raw, &err) == 0, "%s", err.msg);
+        payload(sdn, raw, &rp, &chain[0], false);
+        chain[0] = dl[2];
+        d = (struct keel_copy_dst){ .dev = rp.dev, .offset = rp.offset, .size = rp.size,
+                                    .reads_zero = true };
+        ck_assert_msg(keel_copy_to_raw(chain, 3, &d, &o, NULL, &err) == 0, "%s", err.msg);
+        ck_assert_msg(keel_vol_set_legality(sdn, raw, KEEL_VOL_LEGAL, &err) == 0, "%s", err.msg);
+        top = path("top"); /* the chain qemu made */
+        out = keel_strdup_printf("%s/%s/images/%s/%s", keel_lab_nfs_export_dir(nfs), SDN, IMG_R,
+                                 raw);
+        {
+            const char *cmp[] = { "qemu-img", "compare", "-U", "-f", "qcow2", "-F", "raw", top,
+                                  out, NULL };
+
+            run(cmp);
+        }
+        free(top);
+        free(out);
+    }
+    /* lvm2 agrees with Keel's VG, new LVs included. */
+    {
+        const char *files[] = { keel_lab_tgtd_lun_path(tgtd, 0, 1) };
+        struct lvm_judge j;
+
+        ck_assert_msg(lvm_judge_attach(&j, files, 1, &err) == 0 &&
+                      lvm_judge_agrees(&j, keel_lvm_store_vg(keel_sd_vg(sdb)), &err) == 0, "%s",
+                      err.msg);
+        lvm_judge_detach(&j);
+    }
+    fprintf(stderr, "test_copy: a 3-layer chain local -> NFS -> block layer by layer, then "
+                    "block -> NFS collapsed to raw: identical to the source chain\n");
+    keel_vol_payload_close(&rp);
+    for (int i = 0; i < 3; i++) {
+        keel_vol_payload_close(&sp[i]);
+        keel_vol_payload_close(&dp[i]);
+    }
+    keel_sd_close(sdn);
+    keel_sd_close(sdb);
+    keel_fs_close(fs);
+    keel_blockdev_close(lun);
+    keel_lab_nfs_stop(nfs);
+    keel_lab_tgtd_stop(tgtd);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("copy");
@@ -423,6 +597,8 @@ int main(void)
 
     keel_lab_require("qemu-img");
     keel_lab_require("qemu-io");
+    keel_lab_require("tgtd");
+    keel_lab_require("ganesha.nfsd");
     tcase_set_timeout(tc, 300);
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, collapse_qcow2_chain);
@@ -431,6 +607,7 @@ int main(void)
     tcase_add_test(tc, collapse_over_raw_base);
     tcase_add_test(tc, cancel_half_way);
     tcase_add_test(tc, compressed_refused);
+    tcase_add_test(tc, between_domains);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
