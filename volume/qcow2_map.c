@@ -143,7 +143,7 @@ int keel_qcow2_map_extent(struct keel_qcow2_map *m, uint64_t guest, uint64_t max
 {
     uint64_t gc = guest / m->cluster, l1i = gc / m->l2_entries, l2i = gc % m->l2_entries;
     uint64_t in = guest % m->cluster, end, len, host = 0, l1e;
-    enum keel_extent_kind kind;
+    enum keel_extent_kind kind = KEEL_EXTENT_UNALLOCATED;
 
     if (guest >= m->info.size || max_len == 0)
         return keel_error_set(err, KEEL_E_RANGE, 0, "%s: guest offset %" PRIu64 " past the "
@@ -171,7 +171,7 @@ int keel_qcow2_map_extent(struct keel_qcow2_map *m, uint64_t guest, uint64_t max
     len = m->cluster - in;
     while (guest + len < end) {
         uint64_t next = (guest + len) / m->cluster, h2 = 0;
-        enum keel_extent_kind k2;
+        enum keel_extent_kind k2 = KEEL_EXTENT_UNALLOCATED;
 
         if (classify(m, m->l2[next % m->l2_entries], next, &k2, &h2, err) != 0)
             return -1;
