@@ -450,6 +450,7 @@ int keel_sd_extend(struct keel_sd *sd, struct keel_blockdev *dev, const char *pv
     const struct keel_lvm_vg *vg;
     struct keel_blockdev **devs;
     char **guids;
+    size_t npvs;
     int rc;
 
     if (!sd->block)
@@ -464,20 +465,22 @@ int keel_sd_extend(struct keel_sd *sd, struct keel_blockdev *dev, const char *pv
     sd->devs[sd->ndevs++] = dev;
     /* The PV map: old guids from the metadata, the new one last. */
     vg = keel_lvm_store_vg(sd->vg);
-    guids = calloc(vg->npvs, sizeof(*guids));
+    npvs = vg->npvs; /* vg is the store's: the metadata commit below replaces it */
+    guids = calloc(npvs, sizeof(*guids));
     if (guids == NULL)
         return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
-    for (size_t i = 0; i + 1 < vg->npvs; i++)
+    for (size_t i = 0; i + 1 < npvs; i++)
         guids[i] = pv_guid_from_md(&sd->md, i);
-    guids[vg->npvs - 1] = strdup(pv_guid);
+    guids[npvs - 1] = strdup(pv_guid);
     keel_sd_md_init(&md);
     rc = keel_sd_md_copy(&md, &sd->md, err);
     if (rc == 0)
-        rc = set_pv_keys(&md, vg, (const char *const *)guids, vg->npvs, err);
+        rc = set_pv_keys(&md, vg, (const char *const *)guids, npvs, err);
+    vg = NULL;
     if (rc == 0)
         rc = keel_sd_write_md(sd, &md, err);
     keel_sd_md_release(&md);
-    for (size_t i = 0; i < vg->npvs; i++)
+    for (size_t i = 0; i < npvs; i++)
         free(guids[i]);
     free(guids);
     return rc;
