@@ -275,7 +275,8 @@ int keel_copy_to_raw(const struct keel_copy_layer *layers, size_t n,
         return -1;
     size = c.vsize[0];
     st.size = size;
-    if (size > dst->size || size % bs != 0 || o.chunk % 4096 != 0) {
+    if (size > dst->size || size % bs != 0 || o.chunk % 4096 != 0 ||
+        dst->offset + dst->size > keel_blockdev_size(dst->dev)) {
         chain_close(&c);
         return keel_error_set(err, KEEL_E_INVAL, 0, "copy: %" PRIu64 " bytes into %" PRIu64
                               " (block size %u, chunk %zu)", size, dst->size, bs, o.chunk);
@@ -585,6 +586,9 @@ static int copy_qcow2(const struct keel_copy_layer *layers, size_t n, bool singl
     if (chain_open(&c, layers, n, err) != 0)
         return -1;
     rc = qplan_make(&c, single, &q, err);
+    if (rc == 0 && dst->offset + dst->size > keel_blockdev_size(dst->dev))
+        rc = keel_error_set(err, KEEL_E_INVAL, 0, "copy: the destination range ends past %s",
+                            keel_blockdev_name(dst->dev));
     if (rc == 0 && q.total * QCLUSTER > dst->size)
         rc = keel_error_set(err, KEEL_E_NOSPC, 0, "copy: the qcow2 image needs %" PRIu64
                             " bytes, the destination has %" PRIu64, q.total * QCLUSTER,
