@@ -19,7 +19,8 @@
  *     volumes of a block domain (tgtd LUN), each made LEGAL after its copy,
  *     then collapsed from block into a raw volume on NFS: qemu-img compare
  *     of qemu's chain and that raw volume says identical, qemu-img check
- *     accepts each block layer, lvm2 agrees with the VG;
+ *     accepts each block layer, lvm2 agrees with the VG; a copy into a
+ *     block volume cancelled half way leaves it ILLEGAL and deletable;
  *   - a copy from a LUN while tgtd is restarted under it completes, and
  *     the copy is the LUN's bytes (or it fails cleanly: never success
  *     with other data).
@@ -571,6 +572,43 @@ START_TEST(between_domains)
         }
         free(top);
         free(out);
+    }
+    /* A copy cancelled half way: the target stays ILLEGAL and is deleted; the source is intact. */
+    {
+        struct keel_vol_create c = { .image = "44444444-0000-4000-8000-000000000004",
+                                     .format = KEEL_VOL_RAW, .type = KEEL_VOL_PREALLOCATED,
+                                     .capacity = 64 * MiB, .illegal = true };
+        struct keel_copy_layer chain[3] = { sl[2], sl[1], sl[0] };
+        struct canceller cc = { 0 };
+        struct keel_copy_opts o = { .chunk = 256 << 10, .inflight = 2, .progress = progress,
+                                    .opaque = &cc, .cancel = &cc.flag };
+        struct keel_vol_payload tp;
+        struct keel_copy_dst d;
+        struct keel_vol_entry e;
+        char tgt[KEEL_UUID_LEN + 1];
+
+        ck_assert_msg(keel_vol_create(sdb, &c, tgt, &err) == 0, "%s", err.msg);
+        ck_assert_msg(keel_vol_payload_open(sdb, tgt, &tp, &err) == 0, "%s", err.msg);
+        d = (struct keel_copy_dst){ .dev = tp.dev, .offset = tp.offset, .size = 64 * MiB };
+        ck_assert_int_eq(keel_copy_to_raw(chain, 3, &d, &o, NULL, &err), -1);
+        ck_assert_int_eq(err.code, KEEL_E_CANCELLED);
+        keel_vol_payload_close(&tp);
+        ck_assert_msg(keel_vol_info(sdb, tgt, &e, &err) == 0, "%s", err.msg);
+        ck_assert_int_eq(e.md.legality, KEEL_VOL_ILLEGAL);
+        ck_assert_msg(keel_vol_delete(sdb, tgt, false, &err) == 0, "%s", err.msg);
+        ck_assert_int_eq(keel_vol_info(sdb, tgt, &e, &err), -1);
+        ck_assert_int_eq(err.code, KEEL_E_NOENT);
+    }
+    /* The NFS source chain is still qemu's chain. */
+    {
+        char *top = path("top"), *nfs_top = keel_strdup_printf(
+            "%s/%s/images/%s/%s", keel_lab_nfs_export_dir(nfs), SDN, IMG_N, src[2]);
+        const char *cmp[] = { "qemu-img", "compare", "-U", "-f", "qcow2", "-F", "qcow2", top,
+                              nfs_top, NULL };
+
+        run(cmp);
+        free(top);
+        free(nfs_top);
     }
     /* lvm2 agrees with Keel's VG, new LVs included. */
     {
