@@ -111,6 +111,22 @@ static int write_rec(struct keel_journal *j, unsigned s, struct keel_jrec *rec, 
     return 0;
 }
 
+/*
+ * An OPEN record whose write failed may still have reached the storage (a
+ * timeout after the write landed, a failed flush): close it with DONE
+ * before the slot is used again; until that succeeds the slot stays out of
+ * use (and the next SPM's recovery may finish the operation it names).
+ */
+static void abandon(struct keel_journal *j, unsigned s, const struct keel_jrec *r)
+{
+    struct keel_jrec done = *r;
+
+    done.state = KEEL_JREC_DONE;
+    j->slots[s].bad = true;
+    keel_strlcpy(j->slots[s].why, "an intent record whose write failed", sizeof(j->slots[s].why));
+    write_rec(j, s, &done, true, NULL); /* clears bad when it lands */
+}
+
 int keel_journal_open(struct keel_sd *sd, uint64_t lver, uint64_t host_id,
                       struct keel_journal **ret, struct keel_error *err)
 {
@@ -156,8 +172,10 @@ int keel_journal_begin(struct keel_journal *j, struct keel_jrec *r, unsigned *sl
         return -1;
     r->state = KEEL_JREC_OPEN;
     r->step = 0;
-    if (write_rec(j, (unsigned)s, r, true, err) != 0)
+    if (write_rec(j, (unsigned)s, r, true, err) != 0) {
+        abandon(j, (unsigned)s, r);
         return -1;
+    }
     *slot = (unsigned)s;
     return 0;
 }
@@ -200,8 +218,10 @@ int keel_journal_note(void *journal, const struct keel_sd_op *op, struct keel_er
              keel_jrec_add_arg(&rec, "capacity", cap, err) != 0))
             return -1;
         /* Invariant 1: a create's commit flushes first; others write it at once. */
-        if (write_rec(j, (unsigned)s, &rec, op->kind != KEEL_SD_OP_VOL_CREATE, err) != 0)
+        if (write_rec(j, (unsigned)s, &rec, op->kind != KEEL_SD_OP_VOL_CREATE, err) != 0) {
+            abandon(j, (unsigned)s, &rec);
             return -1;
+        }
         j->cur = s;
         return 0;
     }

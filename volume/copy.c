@@ -319,9 +319,22 @@ int keel_copy_to_raw(const struct keel_copy_layer *layers, size_t n,
             o.progress(o.opaque, d, size);
             pthread_mutex_lock(&cp.lock);
         }
-        if (resolve(&c, pos, KEEL_MIN((uint64_t)o.chunk, size - pos), &s, &cp.err) != 0) {
-            cp.rc = -1;
-            continue;
+        {
+            /* Not under the lock: resolving may read an L2 table on a device whose I/O
+             * thread is waiting for this lock to complete a request of ours. */
+            struct keel_error re = KEEL_ERROR_INIT;
+            int rr;
+
+            pthread_mutex_unlock(&cp.lock);
+            rr = resolve(&c, pos, KEEL_MIN((uint64_t)o.chunk, size - pos), &s, &re);
+            pthread_mutex_lock(&cp.lock);
+            if (rr != 0) {
+                if (cp.rc == 0) {
+                    cp.rc = -1;
+                    cp.err = re;
+                }
+                continue;
+            }
         }
         if (s.zero && dst->reads_zero) {
             st.skipped += s.len;
@@ -597,6 +610,13 @@ static int copy_qcow2(const struct keel_copy_layer *layers, size_t n, bool singl
     l2 = keel_aligned_alloc(4096, QCLUSTER);
     if (rc == 0 && (buf == NULL || l2 == NULL))
         rc = keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
+    /* No header until the end: an old image's header must not survive a copy cut short. */
+    if (rc == 0) {
+        memset(l2, 0, QCLUSTER);
+        rc = put_cluster(dst, 0, l2, err);
+        if (rc == 0)
+            rc = keel_blockdev_flush(dst->dev, err);
+    }
     st.size = q.size;
     /* The data, in guest order, each allocated cluster to the next host cluster. */
     for (uint64_t pos = 0; rc == 0 && pos < q.size; pos += o.chunk) {

@@ -40,19 +40,24 @@ static int read_table(struct keel_qcow2_map *m, uint64_t at, uint64_t n, uint64_
                       const char *what, struct keel_error *err)
 {
     size_t bytes = (size_t)(n * 8), rounded = (size_t)KEEL_ALIGN_UP(bytes, 4096);
+    uint32_t bs = keel_blockdev_block_size(m->dev);
     unsigned char *buf;
     int rc;
 
-    if (at % m->cluster != 0 || at + bytes > m->area)
+    /* Written so that nothing wraps: at and n come from the image. */
+    if (at % m->cluster != 0 || at > m->area || bytes > m->area - at)
         return keel_error_set(err, KEEL_E_CORRUPT, 0, "%s: %s at %" PRIu64 " outside the image "
                               "(%" PRIu64 " bytes) or not cluster aligned", m->who, what, at,
                               m->area);
-    buf = keel_aligned_alloc(4096, rounded);
+    /* Whole device blocks, inside the area. */
+    if (rounded > m->area - at)
+        rounded = (size_t)KEEL_ALIGN_UP(bytes, bs);
+    if (rounded > m->area - at)
+        return keel_error_set(err, KEEL_E_CORRUPT, 0, "%s: %s at %" PRIu64 " ends past the "
+                              "image (%" PRIu64 " bytes)", m->who, what, at, m->area);
+    buf = keel_aligned_alloc(4096, KEEL_ALIGN_UP(rounded, 4096));
     if (buf == NULL)
         return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
-    /* Whole 4 KiB blocks: the table's cluster is inside the area, so are they. */
-    if (at + rounded > m->area)
-        rounded = (size_t)KEEL_ALIGN_UP(bytes, 512);
     rc = keel_blockdev_pread(m->dev, buf, rounded, m->offset + at, err);
     if (rc == 0)
         for (uint64_t i = 0; i < n; i++)
@@ -129,7 +134,7 @@ static int classify(struct keel_qcow2_map *m, uint64_t e, uint64_t gc, enum keel
         *k = KEEL_EXTENT_UNALLOCATED;
         return 0;
     }
-    if (off % m->cluster != 0 || off + m->cluster > m->area)
+    if (off % m->cluster != 0 || off > m->area || m->cluster > m->area - off)
         return keel_error_set(err, KEEL_E_CORRUPT, 0, "%s: guest cluster %" PRIu64 " maps to "
                               "%" PRIu64 ", outside the image (%" PRIu64 " bytes) or not "
                               "cluster aligned", m->who, gc, off, m->area);

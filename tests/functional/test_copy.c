@@ -717,6 +717,38 @@ START_TEST(through_tgtd_restart)
 }
 END_TEST
 
+/* An L1 table offset near 2^64 (it would wrap past the image's end) is corrupt, not read. */
+START_TEST(wrapping_l1_refused)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    char *img = path("wrap"), *url = keel_strdup_printf("file://%s", img);
+    const char *mk[] = { "qemu-img", "create", "-f", "qcow2", img, "8M", NULL };
+    static const unsigned char off[8] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x00, 0x00 };
+    struct keel_blockdev *s = NULL, *d;
+    struct keel_copy_layer l;
+    struct keel_copy_dst dst = { .size = 8 * MiB };
+    struct stat st;
+    int fd;
+
+    run(mk);
+    fd = open(img, O_RDWR);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(pwrite(fd, off, 8, 40), 8); /* l1_table_offset, big-endian */
+    close(fd);
+    ck_assert_int_eq(stat(img, &st), 0);
+    ck_assert_msg(keel_blockdev_open(url, NULL, &s, &err) == 0, "%s", err.msg);
+    l = (struct keel_copy_layer){ .dev = s, .size = (uint64_t)st.st_size, .qcow2 = true };
+    d = dest("wrap.raw", false);
+    dst.dev = d;
+    ck_assert_int_eq(keel_copy_to_raw(&l, 1, &dst, NULL, NULL, &err), -1);
+    ck_assert_msg(err.code == KEEL_E_CORRUPT || err.code == KEEL_E_FORMAT, "%s", err.msg);
+    keel_blockdev_close(d);
+    keel_blockdev_close(s);
+    free(url);
+    free(img);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("copy");
@@ -736,6 +768,7 @@ int main(void)
     tcase_add_test(tc, collapse_over_raw_base);
     tcase_add_test(tc, cancel_half_way);
     tcase_add_test(tc, compressed_refused);
+    tcase_add_test(tc, wrapping_l1_refused);
     tcase_add_test(tc, between_domains);
     tcase_add_test(tc, through_tgtd_restart);
     suite_add_tcase(s, tc);
