@@ -7,7 +7,11 @@
  * (mutual TLS, as VDSM does with the engine's CA); a client checks the
  * server's certificate against the same CA (and, when a host name is
  * given, that the certificate names it).  A peer without a certificate or
- * with one from another CA fails the handshake with KEEL_E_AUTH.
+ * with one from another CA fails the handshake with KEEL_E_AUTH -- on the
+ * server at once; a refused client under TLS 1.3 may see its connect
+ * succeed and learn it at its first read (KEEL_E_AUTH) or write.
+ * Clear text is refused (KEEL_E_PERM) unless the peer is on loopback.
+ * Name resolution in keel_stream_connect is not bounded by timeout_ms.
  *
  * Threads: one thread may read while others write; reads and writes are
  * serialised inside (OpenSSL's SSL object is not thread-safe), and a read
@@ -84,7 +88,8 @@ void keel_stream_shutdown(struct keel_stream *s);
 void keel_stream_close(struct keel_stream *s);
 
 /*
- * The peer: "CN=<common name>" of a verified client certificate, or
+ * The peer: "CN=<common name>" of its verified certificate (the client's on
+ * the server side, the server's on the client side), or
  * "insecure" in clear text.  Borrowed from s.
  */
 const char *keel_stream_peer(const struct keel_stream *s);
