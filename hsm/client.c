@@ -76,7 +76,9 @@ int keel_client_send_raw(struct keel_client *c, const void *buf, size_t n,
 
 int keel_client_read(struct keel_client *c, int timeout_ms, json_t **msg, struct keel_error *err)
 {
-    uint64_t deadline = keel_now_ns() + (uint64_t)timeout_ms * KEEL_NS_PER_MS;
+    /* -1: no limit, as in tls.h */
+    uint64_t deadline = timeout_ms < 0 ? UINT64_MAX
+                                       : keel_now_ns() + (uint64_t)timeout_ms * KEEL_NS_PER_MS;
     char buf[65536];
 
     for (;;) {
@@ -104,7 +106,8 @@ int keel_client_read(struct keel_client *c, int timeout_ms, json_t **msg, struct
         }
         {
             uint64_t now = keel_now_ns();
-            int left = now >= deadline ? 0 : (int)((deadline - now) / KEEL_NS_PER_MS);
+            int left = timeout_ms < 0 ? -1
+                       : now >= deadline ? 0 : (int)((deadline - now) / KEEL_NS_PER_MS);
             ssize_t n;
 
             if (left == 0)

@@ -216,7 +216,7 @@ static int save_conns(struct keel_hsm_storage *s, struct keel_error *err)
  * 0, or -1 with err naming the connection.
  */
 static int connect_one(struct keel_hsm_storage *s, const char *id, const char *type,
-                       const char *url, const char *user, const char *password,
+                       const char *url, const char *user, const char *password, bool save,
                        struct keel_error *err)
 {
     struct sconn *c, *old;
@@ -231,6 +231,17 @@ static int connect_one(struct keel_hsm_storage *s, const char *id, const char *t
     keel_strlcpy(c->id, id, sizeof(c->id));
     keel_strlcpy(c->type, type, sizeof(c->type));
     keel_strlcpy(c->url, url, sizeof(c->url));
+    /*
+     * io/ takes CHAP credentials inside the URL's authority: a '/', '@',
+     * '%', '?' or '#' in them would end it early, fail to parse, and put
+     * the secret into an error message.  Refuse them before anything is
+     * built or logged.
+     */
+    if ((user && strpbrk(user, "/@%?#")) || (password && strpbrk(password, "/@%?#"))) {
+        free(c);
+        return keel_error_set(err, KEEL_E_INVAL, 0, "connection %s: CHAP user and secret may "
+                              "not contain '/', '@', '%%', '?' or '#'", id);
+    }
     keel_strlcpy(c->user, user ? user : "", sizeof(c->user));
     keel_strlcpy(c->password, password ? password : "", sizeof(c->password));
     if (strcmp(type, "iscsi") == 0 ? keel_url_parse_portal(url, &u, err) != 0
@@ -265,7 +276,8 @@ static int connect_one(struct keel_hsm_storage *s, const char *id, const char *t
     }
     c->next = s->conns;
     s->conns = c;
-    if (save_conns(s, err) != 0)
+    /* Restoring does not save: a server down at start stays in the file. */
+    if (save && save_conns(s, err) != 0)
         keel_log(KEEL_LOG_WARN, MOD, "connection %s: not saved: %s", id, err->msg);
     pthread_mutex_unlock(&s->lock);
     keel_log(KEEL_LOG_INFO, MOD, "connected %s (%s %s, %zu LUNs)", id, type, c->shown, c->ndevs);
@@ -344,7 +356,7 @@ static void restore_conns(struct keel_hsm_storage *s)
         if (id == NULL || type == NULL || url == NULL)
             continue;
         if (connect_one(s, id, type, url, json_string_value(json_object_get(v, "user")),
-                        json_string_value(json_object_get(v, "password")), &err) != 0)
+                        json_string_value(json_object_get(v, "password")), false, &err) != 0)
             keel_log(KEEL_LOG_WARN, MOD, "restoring connections: %s", err.msg);
     }
     json_decref(a);
@@ -467,22 +479,23 @@ int keel_hsm_dom_get(struct keel_hsm *h, const char *sd_uuid, struct keel_hsm_do
     if (!keel_uuid_valid(sd_uuid))
         return keel_error_set(err, KEEL_E_INVAL, 0, "\"%s\" is not a domain UUID", sd_uuid);
     pthread_mutex_lock(&s->scan_lock);
+    /* Found and referenced in one critical section: forget frees only at refs 0. */
     pthread_mutex_lock(&s->lock);
     e = find_dom(s, sd_uuid);
+    if (e != NULL)
+        e->d.refs++;
     pthread_mutex_unlock(&s->lock);
     if (e == NULL) {
         if (scan_for(s, sd_uuid, &e, err) != 0) {
             pthread_mutex_unlock(&s->scan_lock);
             return -1;
         }
+        e->d.refs = 1;
         pthread_mutex_lock(&s->lock);
         e->next = s->doms;
         s->doms = e;
         pthread_mutex_unlock(&s->lock);
     }
-    pthread_mutex_lock(&s->lock);
-    e->d.refs++;
-    pthread_mutex_unlock(&s->lock);
     pthread_mutex_unlock(&s->scan_lock);
     pthread_mutex_lock(&e->d.lock);
     if (refresh(s, e, err) != 0) {
@@ -761,7 +774,7 @@ json_t *keel_hsm_storage_connect(struct keel_hsm *h, json_t *conns)
         rc = connect_one(s, id, json_string_value(json_object_get(v, "type")),
                          json_string_value(json_object_get(v, "url")),
                          json_string_value(json_object_get(v, "user")),
-                         json_string_value(json_object_get(v, "password")), &err);
+                         json_string_value(json_object_get(v, "password")), true, &err);
         pthread_mutex_unlock(&s->scan_lock);
         if (rc != 0)
             keel_log(KEEL_LOG_WARN, MOD, "%s", err.msg);

@@ -138,6 +138,7 @@ int keel_hsm_storage_domain_format(struct keel_hsm_call *call,
 {
     struct keel_hsm_dom *d;
     struct keel_sd *sd;
+    int rc;
 
     (void)result;
     if (keel_hsm_dom_get(call->hsm, p->sd, &d, err) != 0)
@@ -146,11 +147,16 @@ int keel_hsm_storage_domain_format(struct keel_hsm_call *call,
         keel_hsm_dom_put(call->hsm, d);
         return -1;
     }
+    /*
+     * Formatted while held, so that no other verb or the monitor uses it
+     * meanwhile; keel_sd_format closes sd whatever happens, and the cache
+     * entry goes too.
+     */
     sd = d->sd;
     d->sd = NULL;
-    /* keel_sd_format closes sd whatever happens; the cache entry goes too. */
+    rc = keel_sd_format(sd, err);
     keel_hsm_dom_forget(call->hsm, d);
-    if (keel_sd_format(sd, err) != 0)
+    if (rc != 0)
         return -1;
     keel_log(KEEL_LOG_INFO, MOD, "formatted storage domain %s for %s", p->sd, call->peer);
     return 0;

@@ -263,6 +263,16 @@ START_TEST(two_hosts_domains_and_volumes)
                      KEEL_E_EXIST);
     json_decref(r);
 
+    /* A CHAP secret that would break the URL is refused, and never shown. */
+    r = call_ok(h1, "StorageServer.connect", "{s:[{s:s, s:s, s:s, s:s, s:s}]}", "connections",
+                "id", "chap", "type", "iscsi", "url", keel_lab_tgtd_portal_url(tgtd), "user",
+                "u", "password", "sec/ret@x");
+    v = json_array_get(json_object_get(r, "connections"), 0);
+    ck_assert_int_eq(json_integer_value(json_object_get(v, "status")), KEEL_E_INVAL);
+    ck_assert_msg(strstr(json_string_value(json_object_get(v, "message")), "sec/ret") == NULL,
+                  "%s", json_string_value(json_object_get(v, "message")));
+    json_decref(r);
+
     /* The LUNs, as getDeviceList shows them. */
     r = call_ok(h1, "Host.getDeviceList", "{}");
     devs = json_object_get(r, "devices");
