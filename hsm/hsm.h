@@ -5,7 +5,7 @@
  *   listener (server.c) --accept--> one thread per connection: read a line,
  *       parse (rpc.c), dispatch (api_dispatch.c, generated from api.json),
  *       answer on the same connection; events go to subscribed connections
- *   storage (storage.c): the connected storage servers (iSCSI targets, NFS
+ *   storage (storage.c, storage.h): the connected storage servers (iSCSI targets, NFS
  *       exports, POSIX directories) and the domains found on them, each
  *       behind its own lock; a monitor thread reads every domain's metadata
  *       on an interval (Host.getStats)
@@ -15,8 +15,10 @@
  * its thread; connections and the monitor run in parallel.  A domain
  * (struct keel_hsm_dom) is used only with its lock held, taken through
  * keel_hsm_dom_get() / keel_hsm_dom_put(); the storage registry has one
- * lock of its own, never held while waiting for storage.  Lock order:
- * a domain, then the storage registry.
+ * lock of its own, never held while waiting for storage, and a scan lock
+ * (one scan of the connections at a time).  Lock order: the scan lock,
+ * then the registry; a domain, then the registry; keel_hsm's own lock
+ * (connections, events) before a stream's.
  *
  * Every method handler keel_hsm_<verb>() (declared in the generated
  * api_gen.h) gets a struct keel_hsm_call and fills *result (a new
@@ -33,7 +35,6 @@
 #include "common/error.h"
 #include "common/uuid.h"
 #include "io/opts.h"
-#include "volume/sd.h"
 
 struct keel_tls_ctx;
 struct keel_hsm;
@@ -80,55 +81,5 @@ void keel_hsm_conn_subscribe(struct keel_hsm_conn *conn);
 
 /* The in-memory log ring (Host.dumpLog): the newest n lines, oldest first. */
 json_t *keel_hsm_log_lines(struct keel_hsm *h, size_t n);
-
-/* ---- storage (storage.c) ---- */
-
-struct keel_hsm_storage;
-
-int keel_hsm_storage_new(struct keel_hsm *h, struct keel_hsm_storage **ret,
-                         struct keel_error *err);
-void keel_hsm_storage_free(struct keel_hsm_storage *s);
-struct keel_hsm_storage *keel_hsm_storage(struct keel_hsm *h);
-
-/* A domain found on a connection, with its lock held while in use. */
-struct keel_hsm_dom {
-    char uuid[KEEL_UUID_LEN + 1];
-    struct keel_sd *sd;
-    char conn_id[72];               /* the connection it was found on (block: the first LUN's) */
-    pthread_mutex_t lock;
-    unsigned refs;                  /* registry lock */
-    /* monitor (registry lock) */
-    bool valid;
-    char error[KEEL_ERR_MSG];
-    uint64_t capacity, free_bytes, delay_ms, checked_ns;
-};
-
-/*
- * The domain sd_uuid with its lock held: found in the cache, else by
- * scanning the connections.  A block domain's VG is re-read when its
- * seqno moved (another host changed it).  KEEL_E_NOENT when no connected
- * server has it.  Give it back with keel_hsm_dom_put().
- */
-int keel_hsm_dom_get(struct keel_hsm *h, const char *sd_uuid, struct keel_hsm_dom **ret,
-                     struct keel_error *err);
-void keel_hsm_dom_put(struct keel_hsm *h, struct keel_hsm_dom *d);
-/* Drop a domain from the cache (formatted); d must be held, and is put. */
-void keel_hsm_dom_forget(struct keel_hsm *h, struct keel_hsm_dom *d);
-
-/*
- * 0 when this host may change d's shared metadata (volumes, LVM, domain
- * metadata): the domain belongs to no pool.  In a pool only its SPM may,
- * and SPM verbs come next: KEEL_E_PERM names the pool.
- */
-int keel_hsm_dom_may_change(struct keel_hsm_dom *d, struct keel_error *err);
-
-/* The domain info as JSON (a new reference); d held. */
-json_t *keel_hsm_dom_info_json(struct keel_hsm_dom *d, struct keel_error *err);
-/* Monitor stats of every cached domain, for Host.getStats. */
-json_t *keel_hsm_storage_stats(struct keel_hsm *h);
-
-/* JSON of a volume entry (Volume.getInfo). */
-struct keel_vol_entry;
-json_t *keel_hsm_vol_json(const struct keel_vol_entry *e);
 
 #endif /* KEEL_HSM_HSM_H */

@@ -28,6 +28,7 @@
 #include "hsm/api_gen.h"
 #include "hsm/hsm.h"
 #include "hsm/rpc.h"
+#include "hsm/storage.h"
 #include "hsm/tls.h"
 
 #define MOD "hsm.server"

@@ -54,8 +54,7 @@ struct sconn {
     struct keel_iscsi_target target; /* iscsi */
     size_t ndevs;
     struct keel_blockdev **devs;  /* iscsi: one per disk LUN, in target.luns order */
-    int *dev_lun;                 /* the LUN number of devs[i] */
-    char **dev_id;                /* the device id of devs[i] */
+    const struct keel_iscsi_lun **dev_lun; /* what the target said of devs[i] (in target) */
     struct sconn *next;
 };
 
@@ -83,13 +82,10 @@ static void sconn_free(struct sconn *c)
 {
     if (c == NULL)
         return;
-    for (size_t i = 0; i < c->ndevs; i++) {
+    for (size_t i = 0; i < c->ndevs; i++)
         keel_blockdev_close(c->devs[i]);
-        free(c->dev_id[i]);
-    }
     free(c->devs);
     free(c->dev_lun);
-    free(c->dev_id);
     keel_iscsi_target_release(&c->target);
     keel_fs_close(c->fs);
     /* the secret does not linger in freed memory */
@@ -144,8 +140,7 @@ static int sconn_open(struct keel_hsm *h, struct sconn *c, struct keel_error *er
         return -1;
     c->devs = calloc(c->target.nluns + 1, sizeof(*c->devs));
     c->dev_lun = calloc(c->target.nluns + 1, sizeof(*c->dev_lun));
-    c->dev_id = calloc(c->target.nluns + 1, sizeof(*c->dev_id));
-    if (c->devs == NULL || c->dev_lun == NULL || c->dev_id == NULL)
+    if (c->devs == NULL || c->dev_lun == NULL)
         return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
     for (size_t i = 0; i < c->target.nluns; i++) {
         const struct keel_iscsi_lun *l = &c->target.luns[i];
@@ -155,13 +150,7 @@ static int sconn_open(struct keel_hsm *h, struct sconn *c, struct keel_error *er
         if (iscsi_url(c, l->lun, url, sizeof(url), err) != 0 ||
             keel_blockdev_open(url, io, &c->devs[c->ndevs], err) != 0)
             return -1;
-        c->dev_lun[c->ndevs] = l->lun;
-        c->dev_id[c->ndevs] = strdup(l->devid[0] ? l->devid : l->url);
-        if (c->dev_id[c->ndevs] == NULL) {
-            keel_blockdev_close(c->devs[c->ndevs]);
-            return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
-        }
-        c->ndevs++;
+        c->dev_lun[c->ndevs++] = l;
     }
     return 0;
 }
@@ -172,6 +161,25 @@ static struct sconn *find_conn(struct keel_hsm_storage *s, const char *id)
         if (strcmp(c->id, id) == 0)
             return c;
     return NULL;
+}
+
+/* A LUN's id for the PV map and for callers: its device id, else its URL. */
+static const char *lun_id(const struct keel_iscsi_lun *l)
+{
+    return l->devid[0] ? l->devid : l->url;
+}
+
+/* The name of the VG whose metadata is on dev into name; "" when none reads there. */
+static void lun_vg(struct keel_blockdev *dev, char *name, size_t cap)
+{
+    struct keel_lvm_store *st = NULL;
+    struct keel_error err = KEEL_ERROR_INIT;
+
+    name[0] = '\0';
+    if (keel_lvm_store_open(&dev, 1, NULL, "keeld", &st, &err) != 0)
+        return;
+    keel_strlcpy(name, keel_lvm_store_vg(st)->name, cap);
+    keel_lvm_store_close(st);
 }
 
 /* Write connections.json (registry lock held). */
@@ -378,46 +386,38 @@ static int scan_for(struct keel_hsm_storage *s, const char *uuid, struct dom_ent
      * take the registry lock, and a connection is freed only by disconnect,
      * which also takes the scan lock first.
      */
-    for (struct sconn *c = s->conns; c != NULL; c = c->next) {
-        if (c->fs != NULL) {
-            if (keel_sd_open_file(c->fs, uuid, &e->d.sd, &e2) == 0) {
-                keel_strlcpy(e->d.conn_id, c->id, sizeof(e->d.conn_id));
-                goto found;
-            }
-            continue;
-        }
-        for (size_t i = 0; i < c->ndevs; i++) {
-            struct keel_lvm_store *st = NULL;
-
-            if (keel_lvm_store_open(&c->devs[i], 1, uuid, "keeld", &st, &e2) != 0)
-                continue;
-            keel_lvm_store_close(st);
-            /* Every LUN of every connection that carries this VG. */
-            for (struct sconn *c2 = s->conns; c2 != NULL; c2 = c2->next)
-                for (size_t k = 0; k < c2->ndevs; k++) {
-                    struct keel_lvm_store *st2 = NULL;
-                    struct keel_blockdev **nd;
-
-                    if (keel_lvm_store_open(&c2->devs[k], 1, uuid, "keeld", &st2, &e2) != 0)
-                        continue;
-                    keel_lvm_store_close(st2);
-                    nd = realloc(e->devs, (e->ndevs + 1) * sizeof(*nd));
-                    if (nd == NULL) {
-                        free(e->devs);
-                        free(e);
-                        return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
-                    }
-                    e->devs = nd;
-                    e->devs[e->ndevs++] = c2->devs[k];
-                }
-            if (keel_sd_open_block(e->devs, e->ndevs, uuid, &e->d.sd, err) != 0) {
-                free(e->devs);
-                free(e);
-                return -1;
-            }
+    for (struct sconn *c = s->conns; c != NULL; c = c->next)
+        if (c->fs != NULL && keel_sd_open_file(c->fs, uuid, &e->d.sd, &e2) == 0) {
             keel_strlcpy(e->d.conn_id, c->id, sizeof(e->d.conn_id));
             goto found;
         }
+    /* Block: every connected LUN that carries the VG, read once each. */
+    for (struct sconn *c = s->conns; c != NULL; c = c->next)
+        for (size_t i = 0; i < c->ndevs; i++) {
+            char vg[256];
+            struct keel_blockdev **nd;
+
+            lun_vg(c->devs[i], vg, sizeof(vg));
+            if (strcmp(vg, uuid) != 0)
+                continue;
+            nd = realloc(e->devs, (e->ndevs + 1) * sizeof(*nd));
+            if (nd == NULL) {
+                free(e->devs);
+                free(e);
+                return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
+            }
+            e->devs = nd;
+            e->devs[e->ndevs++] = c->devs[i];
+            if (e->d.conn_id[0] == '\0')
+                keel_strlcpy(e->d.conn_id, c->id, sizeof(e->d.conn_id));
+        }
+    if (e->ndevs > 0) {
+        if (keel_sd_open_block(e->devs, e->ndevs, uuid, &e->d.sd, err) != 0) {
+            free(e->devs);
+            free(e);
+            return -1;
+        }
+        goto found;
     }
     free(e);
     return keel_error_set(err, KEEL_E_NOENT, 0, "storage domain %s: not found on any connected "
@@ -828,20 +828,10 @@ json_t *keel_hsm_storage_devices(struct keel_hsm *h, const char *only)
         if (only != NULL && strcmp(only, c->id) != 0)
             continue;
         for (size_t i = 0; i < c->ndevs; i++) {
-            const struct keel_iscsi_lun *l = NULL;
-            struct keel_lvm_store *st = NULL;
-            struct keel_error err = KEEL_ERROR_INIT;
-            char vg[256] = "";
+            const struct keel_iscsi_lun *l = c->dev_lun[i];
+            char vg[256];
 
-            for (size_t k = 0; k < c->target.nluns; k++)
-                if (c->target.luns[k].lun == c->dev_lun[i])
-                    l = &c->target.luns[k];
-            if (l == NULL)
-                continue;
-            if (keel_lvm_store_open(&c->devs[i], 1, NULL, "keeld", &st, &err) == 0) {
-                keel_strlcpy(vg, keel_lvm_store_vg(st)->name, sizeof(vg));
-                keel_lvm_store_close(st);
-            }
+            lun_vg(c->devs[i], vg, sizeof(vg));
             json_array_append_new(out, json_pack(
                 "{s:s, s:s, s:i, s:I, s:i, s:s, s:s, s:s, s:s, s:s}", "connection", c->id,
                 "url", l->url, "lun", l->lun, "size", (json_int_t)l->size, "block_size",
@@ -880,14 +870,11 @@ int keel_hsm_storage_lun(struct keel_hsm *h, const char *lun, struct keel_blockd
     pthread_mutex_lock(&s->lock);
     for (struct sconn *c = s->conns; c != NULL; c = c->next)
         for (size_t i = 0; i < c->ndevs; i++) {
-            const char *url = "";
+            const struct keel_iscsi_lun *l = c->dev_lun[i];
 
-            for (size_t k = 0; k < c->target.nluns; k++)
-                if (c->target.luns[k].lun == c->dev_lun[i])
-                    url = c->target.luns[k].url;
-            if (strcmp(c->dev_id[i], lun) == 0 || strcmp(url, lun) == 0) {
+            if (strcmp(lun_id(l), lun) == 0 || strcmp(l->url, lun) == 0) {
                 *ret = c->devs[i];
-                keel_strlcpy(devid, c->dev_id[i], devid_cap);
+                keel_strlcpy(devid, lun_id(l), devid_cap);
                 pthread_mutex_unlock(&s->lock);
                 return 0;
             }
@@ -897,6 +884,28 @@ int keel_hsm_storage_lun(struct keel_hsm *h, const char *lun, struct keel_blockd
                           lun);
 }
 
+/* A StorageDomain.list entry for sd, found on connection conn_id (a new reference). */
+static json_t *domain_entry(const struct keel_sd *sd, const char *conn_id)
+{
+    const struct keel_sd_info *in = keel_sd_info(sd);
+
+    return json_pack("{s:s, s:s, s:s, s:b, s:s}", "uuid", in->uuid, "name",
+                     in->description ? in->description : "", "type",
+                     keel_sd_type_name(in->type), "block", keel_sd_is_block(sd), "connection",
+                     conn_id);
+}
+
+static bool listed(json_t *out, const char *uuid)
+{
+    size_t k;
+    json_t *v;
+
+    json_array_foreach(out, k, v)
+        if (strcmp(json_string_value(json_object_get(v, "uuid")), uuid) == 0)
+            return true;
+    return false;
+}
+
 json_t *keel_hsm_storage_domains(struct keel_hsm *h)
 {
     struct keel_hsm_storage *s = keel_hsm_storage(h);
@@ -904,25 +913,20 @@ json_t *keel_hsm_storage_domains(struct keel_hsm *h)
 
     pthread_mutex_lock(&s->scan_lock);
     for (struct sconn *c = s->conns; c != NULL; c = c->next) {
+        struct keel_error err = KEEL_ERROR_INIT;
+        struct keel_sd *sd = NULL;
+
         if (c->fs != NULL) {
             char **uuids = NULL;
             size_t n = 0;
-            struct keel_error err = KEEL_ERROR_INIT;
 
             if (keel_sd_list_file(c->fs, &uuids, &n, &err) != 0) {
                 keel_log(KEEL_LOG_WARN, MOD, "connection %s: %s", c->id, err.msg);
                 continue;
             }
             for (size_t i = 0; i < n; i++) {
-                struct keel_sd *sd = NULL;
-
                 if (keel_sd_open_file(c->fs, uuids[i], &sd, &err) == 0) {
-                    const struct keel_sd_info *in = keel_sd_info(sd);
-
-                    json_array_append_new(out, json_pack(
-                        "{s:s, s:s, s:s, s:b, s:s}", "uuid", in->uuid, "name",
-                        in->description ? in->description : "", "type",
-                        keel_sd_type_name(in->type), "block", 0, "connection", c->id));
+                    json_array_append_new(out, domain_entry(sd, c->id));
                     keel_sd_close(sd);
                 }
                 free(uuids[i]);
@@ -930,36 +934,16 @@ json_t *keel_hsm_storage_domains(struct keel_hsm *h)
             free(uuids);
             continue;
         }
+        /*
+         * The LUN that holds a VG's metadata is enough to read the domain
+         * (sd.h); a domain on several LUNs is listed once.
+         */
         for (size_t i = 0; i < c->ndevs; i++) {
-            struct keel_lvm_store *st = NULL;
-            struct keel_error err = KEEL_ERROR_INIT;
-            const struct keel_lvm_vg *vg;
-            bool seen = false;
-            size_t k;
-            json_t *v;
-
-            if (keel_lvm_store_open(&c->devs[i], 1, NULL, "keeld", &st, &err) != 0)
+            if (keel_sd_open_block(&c->devs[i], 1, NULL, &sd, &err) != 0)
                 continue;
-            vg = keel_lvm_store_vg(st);
-            json_array_foreach(out, k, v)
-                if (strcmp(json_string_value(json_object_get(v, "uuid")), vg->name) == 0)
-                    seen = true;
-            if (!seen && keel_uuid_valid(vg->name) &&
-                keel_lvm_strlist_has(&vg->tags, "RHAT_storage_domain")) {
-                struct keel_sd_md md;
-                struct keel_sd_info in;
-
-                keel_sd_md_init(&md);
-                if (keel_sd_md_from_tags((const char *const *)vg->tags.v, vg->tags.n, &md, NULL,
-                                         &err) == 0 &&
-                    keel_sd_md_info(&md, &in, &err) == 0)
-                    json_array_append_new(out, json_pack(
-                        "{s:s, s:s, s:s, s:b, s:s}", "uuid", vg->name, "name",
-                        in.description ? in.description : "", "type",
-                        keel_sd_type_name(in.type), "block", 1, "connection", c->id));
-                keel_sd_md_release(&md);
-            }
-            keel_lvm_store_close(st);
+            if (!listed(out, keel_sd_info(sd)->uuid))
+                json_array_append_new(out, domain_entry(sd, c->id));
+            keel_sd_close(sd);
         }
     }
     pthread_mutex_unlock(&s->scan_lock);

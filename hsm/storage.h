@@ -1,18 +1,69 @@
 /*
- * keeld's storage registry as the verbs use it (storage.c; the domain
- * cache is in hsm.h).  The JSON results are new references.
+ * keeld's storage registry (storage.c): the storage server connections,
+ * the cache of the domains found on them, and the domain monitor.  The
+ * JSON results are new references.  Locks: see hsm.h.
  */
 #ifndef KEEL_HSM_STORAGE_H
 #define KEEL_HSM_STORAGE_H
 
 #include <jansson.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "common/error.h"
+#include "common/uuid.h"
 #include "io/blockdev.h"
 #include "io/fs.h"
+#include "volume/sd.h"
 
 struct keel_hsm;
+
+struct keel_hsm_storage;
+
+int keel_hsm_storage_new(struct keel_hsm *h, struct keel_hsm_storage **ret,
+                         struct keel_error *err);
+void keel_hsm_storage_free(struct keel_hsm_storage *s);
+struct keel_hsm_storage *keel_hsm_storage(struct keel_hsm *h);
+
+/* A domain found on a connection, with its lock held while in use. */
+struct keel_hsm_dom {
+    char uuid[KEEL_UUID_LEN + 1];
+    struct keel_sd *sd;
+    char conn_id[72];               /* the connection it was found on (block: the first LUN's) */
+    pthread_mutex_t lock;
+    unsigned refs;                  /* registry lock */
+    /* monitor (registry lock) */
+    bool valid;
+    char error[KEEL_ERR_MSG];
+    uint64_t capacity, free_bytes, delay_ms, checked_ns;
+};
+
+/*
+ * The domain sd_uuid with its lock held: found in the cache, else by
+ * scanning the connections.  A block domain's VG is re-read when its
+ * seqno moved (another host changed it).  KEEL_E_NOENT when no connected
+ * server has it.  Give it back with keel_hsm_dom_put().
+ */
+int keel_hsm_dom_get(struct keel_hsm *h, const char *sd_uuid, struct keel_hsm_dom **ret,
+                     struct keel_error *err);
+void keel_hsm_dom_put(struct keel_hsm *h, struct keel_hsm_dom *d);
+/* Drop a domain from the cache (formatted); d must be held, and is put. */
+void keel_hsm_dom_forget(struct keel_hsm *h, struct keel_hsm_dom *d);
+
+/*
+ * 0 when this host may change d's shared metadata (volumes, LVM, domain
+ * metadata): the domain belongs to no pool.  In a pool only its SPM may,
+ * and SPM verbs come next: KEEL_E_PERM names the pool.
+ */
+int keel_hsm_dom_may_change(struct keel_hsm_dom *d, struct keel_error *err);
+
+/* The domain info as JSON (a new reference); d held. */
+json_t *keel_hsm_dom_info_json(struct keel_hsm_dom *d, struct keel_error *err);
+/* Monitor stats of every cached domain, for Host.getStats. */
+json_t *keel_hsm_storage_stats(struct keel_hsm *h);
+
 
 /* Connect each of conns (checked by the dispatch); per-connection status. */
 json_t *keel_hsm_storage_connect(struct keel_hsm *h, json_t *conns);

@@ -8,6 +8,7 @@
 #include "common/log.h"
 #include "hsm/api_gen.h"
 #include "hsm/hsm.h"
+#include "hsm/storage.h"
 #include "volume/image.h"
 #include "volume/vol.h"
 
@@ -24,7 +25,7 @@ static const char *status_name(enum keel_vol_status s)
     }
 }
 
-json_t *keel_hsm_vol_json(const struct keel_vol_entry *e)
+static json_t *vol_json(const struct keel_vol_entry *e)
 {
     json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "uuid", e->uuid, "image", e->image,
                           "status", status_name(e->status), "problem", e->problem, "size",
@@ -50,7 +51,7 @@ static int vol_result(struct keel_hsm_dom *d, const char *vol, json_t **result,
 
     if (keel_vol_info(d->sd, vol, &e, err) != 0)
         return -1;
-    *result = keel_hsm_vol_json(&e);
+    *result = vol_json(&e);
     return *result ? 0 : keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
 }
 
@@ -124,7 +125,7 @@ int keel_hsm_volume_list(struct keel_hsm_call *call, const struct keel_api_volum
     keel_hsm_dom_put(call->hsm, d);
     a = json_array();
     for (size_t i = 0; a != NULL && i < l.n; i++)
-        json_array_append_new(a, keel_hsm_vol_json(&l.v[i]));
+        json_array_append_new(a, vol_json(&l.v[i]));
     keel_vol_list_release(&l);
     *result = json_pack("{s:o}", "volumes", a);
     return 0;
@@ -221,7 +222,7 @@ int keel_hsm_image_get_chain(struct keel_hsm_call *call,
         return -1;
     a = json_array();
     for (size_t i = 0; a != NULL && i < c.n; i++)
-        json_array_append_new(a, keel_hsm_vol_json(&c.vols[i]));
+        json_array_append_new(a, vol_json(&c.vols[i]));
     *result = json_pack("{s:s, s:b, s:o}", "image", c.image, "on_template", c.on_template,
                         "volumes", a);
     keel_chain_release(&c);
