@@ -169,18 +169,67 @@ static const char *lun_id(const struct keel_iscsi_lun *l)
     return l->devid[0] ? l->devid : l->url;
 }
 
-/* The name of the VG whose metadata is on dev into name; "" when none reads there. */
-static void lun_vg(struct keel_blockdev *dev, char *name, size_t cap)
+/* Every LUN of every connection, with its connection (scan lock held). */
+struct lunlist {
+    size_t n;
+    struct keel_blockdev **dev;
+    struct sconn **conn;
+};
+
+static void lunlist_release(struct lunlist *l)
+{
+    free(l->dev);
+    free(l->conn);
+}
+
+static int all_luns(struct keel_hsm_storage *s, struct lunlist *l, struct keel_error *err)
+{
+    size_t n = 0;
+
+    for (struct sconn *c = s->conns; c != NULL; c = c->next)
+        n += c->ndevs;
+    l->n = 0;
+    l->dev = calloc(n + 1, sizeof(*l->dev));
+    l->conn = calloc(n + 1, sizeof(*l->conn));
+    if (l->dev == NULL || l->conn == NULL) {
+        lunlist_release(l);
+        return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
+    }
+    for (struct sconn *c = s->conns; c != NULL; c = c->next)
+        for (size_t i = 0; i < c->ndevs; i++) {
+            l->dev[l->n] = c->devs[i];
+            l->conn[l->n++] = c;
+        }
+    return 0;
+}
+
+/*
+ * Which of the LUNs in l are PVs of VG vg: in[i] set for each.  The VG is
+ * read from the LUNs that carry its metadata; the others (a PV made
+ * without a metadata area, as an extend may add) are known by their PV
+ * UUID in it.  Returns how many; 0 when no LUN holds the VG.
+ */
+static size_t vg_members(const struct lunlist *l, const char *vg, bool *in)
 {
     struct keel_lvm_store *st = NULL;
     struct keel_error err = KEEL_ERROR_INIT;
+    size_t k = 0;
 
-    name[0] = '\0';
-    if (keel_lvm_store_open(&dev, 1, NULL, "keeld", &st, &err) != 0)
-        return;
-    keel_strlcpy(name, keel_lvm_store_vg(st)->name, cap);
+    if (l->n == 0 || keel_lvm_store_open(l->dev, l->n, vg, "keeld", &st, &err) != 0)
+        return 0;
+    for (uint32_t p = 0; p < keel_lvm_store_vg(st)->npvs; p++) {
+        struct keel_blockdev *d = keel_lvm_store_pv_dev(st, p);
+
+        for (size_t i = 0; d != NULL && i < l->n; i++)
+            if (l->dev[i] == d && !in[i]) {
+                in[i] = true;
+                k++;
+            }
+    }
     keel_lvm_store_close(st);
+    return k;
 }
+
 
 /* Write connections.json (registry lock held). */
 static int save_conns(struct keel_hsm_storage *s, struct keel_error *err)
@@ -372,6 +421,42 @@ static void restore_conns(struct keel_hsm_storage *s)
 
 /* ---- domains ---- */
 
+/*
+ * Every connected LUN that is a PV of VG vg (scan lock held): *devs
+ * (malloc'ed, borrowed LUNs) and *n, 0 when no LUN holds it; conn_id gets
+ * the connection of the first.
+ */
+static int vg_luns(struct keel_hsm_storage *s, const char *vg, struct keel_blockdev ***devs,
+                   size_t *n, char *conn_id, size_t conn_cap, struct keel_error *err)
+{
+    struct lunlist l;
+    bool *in;
+    size_t k = 0;
+
+    if (all_luns(s, &l, err) != 0)
+        return -1;
+    in = calloc(l.n + 1, sizeof(*in));
+    *devs = calloc(l.n + 1, sizeof(**devs));
+    if (in == NULL || *devs == NULL) {
+        free(in);
+        free(*devs);
+        lunlist_release(&l);
+        return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
+    }
+    vg_members(&l, vg, in);
+    for (size_t i = 0; i < l.n; i++) {
+        if (!in[i])
+            continue;
+        if (k == 0)
+            keel_strlcpy(conn_id, l.conn[i]->id, conn_cap);
+        (*devs)[k++] = l.dev[i];
+    }
+    *n = k;
+    free(in);
+    lunlist_release(&l);
+    return 0;
+}
+
 /* Open domain uuid on what is connected (scan lock held, registry lock not). */
 static int scan_for(struct keel_hsm_storage *s, const char *uuid, struct dom_entry **ret,
                     struct keel_error *err)
@@ -391,26 +476,10 @@ static int scan_for(struct keel_hsm_storage *s, const char *uuid, struct dom_ent
             keel_strlcpy(e->d.conn_id, c->id, sizeof(e->d.conn_id));
             goto found;
         }
-    /* Block: every connected LUN that carries the VG, read once each. */
-    for (struct sconn *c = s->conns; c != NULL; c = c->next)
-        for (size_t i = 0; i < c->ndevs; i++) {
-            char vg[256];
-            struct keel_blockdev **nd;
-
-            lun_vg(c->devs[i], vg, sizeof(vg));
-            if (strcmp(vg, uuid) != 0)
-                continue;
-            nd = realloc(e->devs, (e->ndevs + 1) * sizeof(*nd));
-            if (nd == NULL) {
-                free(e->devs);
-                free(e);
-                return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
-            }
-            e->devs = nd;
-            e->devs[e->ndevs++] = c->devs[i];
-            if (e->d.conn_id[0] == '\0')
-                keel_strlcpy(e->d.conn_id, c->id, sizeof(e->d.conn_id));
-        }
+    if (vg_luns(s, uuid, &e->devs, &e->ndevs, e->d.conn_id, sizeof(e->d.conn_id), err) != 0) {
+        free(e);
+        return -1;
+    }
     if (e->ndevs > 0) {
         if (keel_sd_open_block(e->devs, e->ndevs, uuid, &e->d.sd, err) != 0) {
             free(e->devs);
@@ -443,6 +512,7 @@ static int refresh(struct keel_hsm_storage *s, struct dom_entry *e, struct keel_
 {
     struct keel_sd *sd = NULL;
     bool changed = true;
+    int rc;
 
     if (e->d.sd == NULL)  /* formatted while we waited for it */
         return keel_error_set(err, KEEL_E_NOENT, 0, "storage domain %s: removed", e->d.uuid);
@@ -451,6 +521,31 @@ static int refresh(struct keel_hsm_storage *s, struct dom_entry *e, struct keel_
             return keel_error_prefix(err, "storage domain %s", e->d.uuid);
         if (!changed)
             return 0;
+        /*
+         * Another host may have added a LUN (StorageDomain.extend): when the
+         * VG has more PVs than we hold, find its LUNs again, or a change of
+         * ours would miss the new one.  Lock order: a domain, then the scan
+         * lock (nothing takes a domain with the scan lock held).
+         */
+        if (keel_lvm_store_vg(keel_sd_vg(e->d.sd))->npvs != e->ndevs) {
+            struct keel_blockdev **devs = NULL;
+            size_t n = 0;
+            char conn_id[sizeof(e->d.conn_id)];
+
+            pthread_mutex_lock(&s->scan_lock);
+            rc = vg_luns(s, e->d.uuid, &devs, &n, conn_id, sizeof(conn_id), err);
+            pthread_mutex_unlock(&s->scan_lock);
+            if (rc != 0)
+                return -1;
+            if (n == 0) {
+                free(devs);
+                return keel_error_set(err, KEEL_E_NOENT, 0, "storage domain %s: its LUNs are "
+                                      "gone", e->d.uuid);
+            }
+            free(e->devs);
+            e->devs = devs;
+            e->ndevs = n;
+        }
         if (keel_sd_open_block(e->devs, e->ndevs, e->d.uuid, &sd, err) != 0)
             return -1;
     } else {
@@ -821,24 +916,56 @@ json_t *keel_hsm_storage_list(struct keel_hsm *h)
 json_t *keel_hsm_storage_devices(struct keel_hsm *h, const char *only)
 {
     struct keel_hsm_storage *s = keel_hsm_storage(h);
+    struct keel_error err = KEEL_ERROR_INIT;
     json_t *out = json_array();
+    struct lunlist l;
+    bool *in = NULL;
+    char (*vg)[256] = NULL;
 
     pthread_mutex_lock(&s->scan_lock);
-    for (struct sconn *c = s->conns; c != NULL; c = c->next) {
+    if (all_luns(s, &l, &err) != 0)
+        goto out;
+    in = calloc(l.n + 1, sizeof(*in));
+    vg = calloc(l.n + 1, sizeof(*vg));
+    if (in == NULL || vg == NULL)
+        goto out_list;
+    /*
+     * Each LUN read alone names the VG its metadata holds; then each such
+     * VG read from all of them names its PVs without metadata too.
+     */
+    for (size_t i = 0; i < l.n; i++) {
+        struct keel_lvm_store *st = NULL;
+
+        if (vg[i][0] != '\0' || keel_lvm_store_open(&l.dev[i], 1, NULL, "keeld", &st, &err) != 0)
+            continue;
+        keel_strlcpy(vg[i], keel_lvm_store_vg(st)->name, sizeof(vg[i]));
+        keel_lvm_store_close(st);
+        memset(in, 0, (l.n + 1) * sizeof(*in));
+        vg_members(&l, vg[i], in);
+        for (size_t k = 0; k < l.n; k++)
+            if (in[k])
+                keel_strlcpy(vg[k], vg[i], sizeof(vg[k]));
+    }
+    for (size_t i = 0; i < l.n; i++) {
+        const struct sconn *c = l.conn[i];
+        const struct keel_iscsi_lun *lun = NULL;
+
         if (only != NULL && strcmp(only, c->id) != 0)
             continue;
-        for (size_t i = 0; i < c->ndevs; i++) {
-            const struct keel_iscsi_lun *l = c->dev_lun[i];
-            char vg[256];
-
-            lun_vg(c->devs[i], vg, sizeof(vg));
-            json_array_append_new(out, json_pack(
-                "{s:s, s:s, s:i, s:I, s:i, s:s, s:s, s:s, s:s, s:s}", "connection", c->id,
-                "url", l->url, "lun", l->lun, "size", (json_int_t)l->size, "block_size",
-                (int)l->block_size, "vendor", l->vendor, "product", l->product, "serial",
-                l->serial, "devid", l->devid, "vg", vg));
-        }
+        for (size_t k = 0; k < c->ndevs; k++)
+            if (c->devs[k] == l.dev[i])
+                lun = c->dev_lun[k];
+        json_array_append_new(out, json_pack(
+            "{s:s, s:s, s:i, s:I, s:i, s:s, s:s, s:s, s:s, s:s}", "connection", c->id,
+            "url", lun->url, "lun", lun->lun, "size", (json_int_t)lun->size, "block_size",
+            (int)lun->block_size, "vendor", lun->vendor, "product", lun->product, "serial",
+            lun->serial, "devid", lun->devid, "vg", vg[i]));
     }
+out_list:
+    free(in);
+    free(vg);
+    lunlist_release(&l);
+out:
     pthread_mutex_unlock(&s->scan_lock);
     return out;
 }

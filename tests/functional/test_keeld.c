@@ -248,7 +248,8 @@ START_TEST(two_hosts_domains_and_volumes)
     const char *img = "0b6f3a5e-2c4d-4e8f-9a1b-3c5d7e9f1b2d";
     const char *base = "7a9c1e3f-5b7d-4f1a-8c2e-4d6f8a0c2e4f";
     const char *snap = "8b0d2f4a-6c8e-4a2b-9d3f-5e7a9b1d3f5a";
-    char nfs_sd[KEEL_UUID_LEN + 1], blk_sd[KEEL_UUID_LEN + 1], devid[256];
+    const char *big = "9c1e3a5b-7d9f-4b1c-8e3a-6f8b0d2f4a6c";
+    char nfs_sd[KEEL_UUID_LEN + 1], blk_sd[KEEL_UUID_LEN + 1], devid[256], devid2[256];
     json_t *r, *devs, *v;
     size_t i;
     char *msg;
@@ -279,6 +280,8 @@ START_TEST(two_hosts_domains_and_volumes)
     ck_assert_int_eq(json_array_size(devs), 2);
     keel_strlcpy(devid, json_string_value(json_object_get(json_array_get(devs, 0), "devid")),
                  sizeof(devid));
+    keel_strlcpy(devid2, json_string_value(json_object_get(json_array_get(devs, 1), "devid")),
+                 sizeof(devid2));
     ck_assert_msg(devid[0] != '\0', "no device id");
     ck_assert_uint_eq(json_integer_value(json_object_get(json_array_get(devs, 0), "size")),
                       12 * GiB);
@@ -311,9 +314,41 @@ START_TEST(two_hosts_domains_and_volumes)
     json_decref(call_ok(h1, "Volume.create", "{s:s, s:s, s:s, s:s, s:s, s:I}", "sd", blk_sd,
                         "image", img, "uuid", base, "format", "raw", "type", "preallocated",
                         "capacity", (json_int_t)GiB));
-    r = call_ok(h1, "Volume.create", "{s:s, s:s, s:s, s:s, s:s, s:I, s:s}", "sd", blk_sd,
-                "image", img, "uuid", snap, "format", "cow", "type", "sparse", "capacity",
-                (json_int_t)GiB, "parent", base);
+    /* The snapshot through the generated, typed client stub. */
+    {
+        struct keel_api_volume_create_params vp = {
+            .sd = blk_sd, .image = img, .uuid = snap, .format = "cow", .type = "sparse",
+            .capacity = GiB, .parent = base, .description = "snap 1",
+        };
+
+        ck_assert_msg(keel_client_volume_create(h1, &vp, &r, &err) == 0, "%s", err.msg);
+        ck_assert_str_eq(json_string_value(json_object_get(r, "legality")), "LEGAL");
+        ck_assert_str_eq(json_string_value(json_object_get(r, "description")), "snap 1");
+        ck_assert_str_eq(json_string_value(json_object_get(r, "parent")), base);
+        json_decref(r);
+    }
+    r = call_ok(h2, "Image.list", "{s:s}", "sd", blk_sd);
+    ck_assert_int_eq(json_array_size(json_object_get(r, "images")), 1);
+    ck_assert_str_eq(json_string_value(json_array_get(json_object_get(r, "images"), 0)), img);
+    json_decref(r);
+    r = call_ok(h1, "Volume.extend", "{s:s, s:s, s:I}", "sd", blk_sd, "volume", snap, "capacity",
+                (json_int_t)(2 * GiB));
+    ck_assert_uint_eq(json_integer_value(json_object_get(r, "capacity")), 2 * GiB);
+    json_decref(r);
+    r = call_ok(h2, "Volume.getInfo", "{s:s, s:s}", "sd", blk_sd, "volume", snap);
+    ck_assert_uint_eq(json_integer_value(json_object_get(r, "capacity")), 2 * GiB);
+    json_decref(r);
+
+    /*
+     * Host 1 adds the second LUN; host 2, which knew the domain on one LUN,
+     * then makes a volume that needs both.
+     */
+    r = call_ok(h1, "StorageDomain.extend", "{s:s, s:s}", "sd", blk_sd, "lun", devid2);
+    ck_assert_int_eq(json_array_size(json_object_get(r, "luns")), 2);
+    json_decref(r);
+    r = call_ok(h2, "Volume.create", "{s:s, s:s, s:s, s:s, s:s, s:I}", "sd", blk_sd, "image",
+                "1d3f5a7c-9e1b-4d3f-8a5c-7e9b1d3f5a7c", "uuid", big, "format", "raw", "type",
+                "preallocated", "capacity", (json_int_t)(14 * GiB));
     ck_assert_str_eq(json_string_value(json_object_get(r, "legality")), "LEGAL");
     json_decref(r);
     r = call_ok(h2, "Image.getChain", "{s:s, s:s}", "sd", blk_sd, "image", img);
@@ -323,22 +358,30 @@ START_TEST(two_hosts_domains_and_volumes)
     ck_assert_str_eq(json_string_value(json_object_get(json_array_get(
                          json_object_get(r, "volumes"), 1), "role")), "LEAF");
     json_decref(r);
-    /* The LUN now carries the domain's VG. */
+    /* Both LUNs are now PVs of the domain's VG, the added one without metadata of its own. */
     r = call_ok(h2, "Host.getDeviceList", "{s:s}", "connection", "iscsi1");
+    ck_assert_int_eq(json_array_size(json_object_get(r, "devices")), 2);
     json_array_foreach(json_object_get(r, "devices"), i, v)
-        if (strcmp(json_string_value(json_object_get(v, "devid")), devid) == 0)
-            ck_assert_str_eq(json_string_value(json_object_get(v, "vg")), blk_sd);
+        ck_assert_str_eq(json_string_value(json_object_get(v, "vg")), blk_sd);
     json_decref(r);
 
     /* lvm2 judges what keeld wrote. */
     {
         struct lvm_judge j = { 0 };
-        const char *files[] = { keel_lab_tgtd_lun_path(tgtd, 0, 1) };
+        const char *files[] = { keel_lab_tgtd_lun_path(tgtd, 0, 1),
+                                keel_lab_tgtd_lun_path(tgtd, 0, 2) };
         const char *argv[] = { "lvs", "--noheadings", "-o", "lv_name,lv_tags", blk_sd, NULL };
-        char *out = NULL, *want;
+        const char *segs[] = { "lvs", "--noheadings", "-o", "devices", blk_sd + 0, NULL };
+        char *out = NULL, *want, sel[128];
 
-        /* The first LUN in the list is LUN 1 (sorted by LUN number). */
-        ck_assert_msg(lvm_judge_attach(&j, files, 1, &err) == 0, "%s", err.msg);
+        ck_assert_msg(lvm_judge_attach(&j, files, 2, &err) == 0, "%s", err.msg);
+        /* The 14 GiB volume: segments on both LUNs' PVs. */
+        snprintf(sel, sizeof(sel), "%s/%s", blk_sd, big);
+        segs[4] = sel;
+        ck_assert_msg(lvm_judge_run(&j, segs, &out, &err) == 0, "%s", err.msg);
+        ck_assert_msg(strstr(out, j.loops[0]) != NULL && strstr(out, j.loops[1]) != NULL,
+                      "lvs devices of %s: %s", big, out);
+        free(out);
         ck_assert_msg(lvm_judge_run(&j, argv, &out, &err) == 0, "%s", err.msg);
         want = keel_strdup_printf("%s IU_%s", snap, img);
         ck_assert_msg(strstr(out, want) != NULL, "lvs: %s", out);
@@ -380,15 +423,67 @@ START_TEST(two_hosts_domains_and_volumes)
                 "legality", "ILLEGAL");
     ck_assert_str_eq(json_string_value(json_object_get(r, "legality")), "ILLEGAL");
     json_decref(r);
+    json_decref(call_ok(h1, "Volume.delete", "{s:s, s:s}", "sd", blk_sd, "volume", big));
     json_decref(call_ok(h1, "Volume.delete", "{s:s, s:s}", "sd", blk_sd, "volume", snap));
     json_decref(call_ok(h1, "Volume.delete", "{s:s, s:s}", "sd", blk_sd, "volume", base));
     r = call_ok(h2, "Volume.list", "{s:s}", "sd", blk_sd);
     ck_assert_int_eq(json_array_size(json_object_get(r, "volumes")), 0);
     json_decref(r);
+    /* The log ring holds what keeld did. */
+    r = call_ok(h1, "Host.dumpLog", "{s:i}", "lines", 50);
+    {
+        bool seen = false;
+
+        json_array_foreach(json_object_get(r, "lines"), i, v)
+            if (strstr(json_string_value(v), "created storage domain") != NULL &&
+                strstr(json_string_value(v), blk_sd) != NULL)
+                seen = true;
+        ck_assert_msg(seen, "Host.dumpLog: no line on creating %s", blk_sd);
+        ck_assert_int_le(json_array_size(json_object_get(r, "lines")), 50);
+    }
+    json_decref(r);
+
+    /* Host 2 restarts: it connects its servers again from its state dir. */
+    keel_client_close(h2);
+    keeld_stop(&hosts[1]);
+    keeld_start(&hosts[1], 2);
+    h2 = connect_host(1);
+    r = call_ok(h2, "StorageServer.list", NULL);
+    ck_assert_int_eq(json_array_size(json_object_get(r, "connections")), 2);
+    json_decref(r);
+    r = call_ok(h2, "StorageDomain.getInfo", "{s:s}", "sd", blk_sd);
+    ck_assert_int_eq(json_array_size(json_object_get(r, "luns")), 2);
+    json_decref(r);
+
     json_decref(call_ok(h1, "StorageDomain.format", "{s:s}", "sd", nfs_sd));
     msg = call_fails(h2, KEEL_E_NOENT, "StorageDomain.getInfo", json_pack("{s:s}", "sd", nfs_sd));
     free(msg);
     /* Host 2 still knows the block domain; disconnecting drops it. */
+    /* keel-rpc, the command-line client: a result on stdout, an error as JSON, exit 1. */
+    {
+        char *exe = keel_strdup_printf("%s/hsm/keel-rpc", getenv("KEEL_BUILD_ROOT"));
+        char *addr = keel_strdup_printf("127.0.0.1:%u", hosts[1].port);
+        char *params = keel_strdup_printf("{\"sd\":\"%s\"}", blk_sd);
+        const char *ok[] = { exe, "--ca", certs.ca, "--cert", certs.client_cert, "--key",
+                             certs.client_key, addr, "StorageDomain.getInfo", params, NULL };
+        const char *bad[] = { exe, "--ca", certs.ca, "--cert", certs.client_cert, "--key",
+                              certs.client_key, addr, "Volume.explode", NULL };
+        char *out = NULL, *errout = NULL;
+        int status = -1;
+
+        ck_assert_msg(keel_lab_run(ok, NULL, &out, &errout, &status, &err) == 0, "%s", err.msg);
+        ck_assert_msg(status == 0 && strstr(out, "\"block-data\"") != NULL, "%d: %s %s", status,
+                      out, errout);
+        free(out);
+        free(errout);
+        ck_assert_msg(keel_lab_run(bad, NULL, &out, &errout, &status, &err) == 0, "%s", err.msg);
+        ck_assert_msg(status == 1 && strstr(errout, "-32601") != NULL, "%d: %s", status, errout);
+        free(out);
+        free(errout);
+        free(params);
+        free(addr);
+        free(exe);
+    }
     r = call_ok(h2, "StorageServer.disconnect", "{s:[ss]}", "ids", "iscsi1", "nfs1");
     ck_assert_int_eq(json_integer_value(json_object_get(
                          json_array_get(json_object_get(r, "connections"), 0), "status")), 0);
@@ -556,6 +651,25 @@ START_TEST(ten_thousand_bad_messages)
         }
     }
     ck_assert_int_eq(answered, 100);
+    /* A batch: one array of the answers, none for the notification. */
+    {
+        const char batch[] = "[{\"jsonrpc\":\"2.0\",\"id\":\"b1\",\"method\":\"Host.ping\"},"
+                             "{\"jsonrpc\":\"2.0\",\"method\":\"Host.ping\"},"
+                             "{\"jsonrpc\":\"2.0\",\"id\":\"b2\",\"method\":\"Nope.x\"}]\n";
+        json_t *m = NULL;
+
+        ck_assert_msg(keel_client_send_raw(c, batch, sizeof(batch) - 1, &err) == 0, "%s",
+                      err.msg);
+        ck_assert_msg(keel_client_read(c, 20000, &m, &err) == 0, "%s", err.msg);
+        ck_assert_msg(json_is_array(m) && json_array_size(m) == 2, "batch answer: %s",
+                      json_dumps(m, JSON_COMPACT));
+        ck_assert_str_eq(json_string_value(json_object_get(json_array_get(m, 0), "id")), "b1");
+        ck_assert(json_is_object(json_object_get(json_array_get(m, 0), "result")));
+        ck_assert_int_eq(json_integer_value(json_object_get(
+                             json_object_get(json_array_get(m, 1), "error"), "code")),
+                         KEEL_RPC_METHOD_NOT_FOUND);
+        json_decref(m);
+    }
     ck_assert_int_eq(waitpid(hosts[0].pid, NULL, WNOHANG), 0);
     /* A line over 4 MiB gets a parse error; the connection goes on. */
     {
