@@ -454,6 +454,26 @@ START_TEST(two_hosts_domains_and_volumes)
     r = call_ok(h2, "StorageDomain.getInfo", "{s:s}", "sd", blk_sd);
     ck_assert_int_eq(json_array_size(json_object_get(r, "luns")), 2);
     json_decref(r);
+    /*
+     * A server that is down while keeld starts is not connected then, but
+     * stays in the state dir and is connected at the next start.
+     */
+    keel_client_close(h2);
+    keeld_stop(&hosts[1]);
+    ck_assert_msg(keel_lab_nfs_signal(nfs, SIGSTOP, &err) == 0, "%s", err.msg);
+    keeld_start(&hosts[1], 2);
+    ck_assert_msg(keel_lab_nfs_signal(nfs, SIGCONT, &err) == 0, "%s", err.msg);
+    h2 = connect_host(1);
+    r = call_ok(h2, "StorageServer.list", NULL);
+    ck_assert_int_eq(json_array_size(json_object_get(r, "connections")), 1);
+    json_decref(r);
+    keel_client_close(h2);
+    keeld_stop(&hosts[1]);
+    keeld_start(&hosts[1], 2);
+    h2 = connect_host(1);
+    r = call_ok(h2, "StorageServer.list", NULL);
+    ck_assert_int_eq(json_array_size(json_object_get(r, "connections")), 2);
+    json_decref(r);
 
     json_decref(call_ok(h1, "StorageDomain.format", "{s:s}", "sd", nfs_sd));
     msg = call_fails(h2, KEEL_E_NOENT, "StorageDomain.getInfo", json_pack("{s:s}", "sd", nfs_sd));
