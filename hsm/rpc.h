@@ -95,7 +95,11 @@ struct keel_rpc_reply {
 };
 int keel_rpc_reply_check(json_t *msg, struct keel_rpc_reply *r, struct keel_rpc_fault *f);
 
-/* New messages (new references; id and result/params/data are borrowed and increfed). */
+/*
+ * New messages (new references; id and result/params/data are borrowed and
+ * increfed).  A NULL id makes a notification of a request, and "id": null
+ * in a response (an answer to a line whose id could not be read).
+ */
 json_t *keel_rpc_request_new(json_t *id, const char *method, json_t *params);
 json_t *keel_rpc_result_new(json_t *id, json_t *result);
 json_t *keel_rpc_error_new(json_t *id, int code, const char *message, json_t *data);

@@ -170,7 +170,7 @@ static json_t *handle_one(struct keel_hsm_conn *c, json_t *msg)
     bool bad_params = false;
 
     if (keel_rpc_request_check(msg, &req, &id, &f) != 0)
-        return keel_rpc_error_new(id ? id : json_null(), f.code, f.message, NULL);
+        return keel_rpc_error_new(id, f.code, f.message, NULL);
     m = keel_api_find(req.method);
     if (m == NULL) {
         char text[128];
@@ -206,7 +206,7 @@ static json_t *handle_line(struct keel_hsm_conn *c, const char *line, size_t len
     json_t *msg = NULL, *out;
 
     if (keel_rpc_parse(line, len, &msg, &f) != 0)
-        return keel_rpc_error_new(json_null(), f.code, f.message, NULL);
+        return keel_rpc_error_new(NULL, f.code, f.message, NULL);
     if (!json_is_array(msg)) {
         out = handle_one(c, msg);
         json_decref(msg);
@@ -214,7 +214,7 @@ static json_t *handle_line(struct keel_hsm_conn *c, const char *line, size_t len
     }
     if (json_array_size(msg) == 0 || json_array_size(msg) > KEEL_RPC_MAX_BATCH) {
         json_decref(msg);
-        return keel_rpc_error_new(json_null(), KEEL_RPC_INVALID_REQUEST,
+        return keel_rpc_error_new(NULL, KEEL_RPC_INVALID_REQUEST,
                                   "invalid request: a batch holds 1 to 64 requests", NULL);
     }
     out = json_array();
@@ -255,7 +255,7 @@ static void *conn_main(void *opaque)
             json_t *reply;
 
             if (r == 2)
-                reply = keel_rpc_error_new(json_null(), KEEL_RPC_PARSE_ERROR,
+                reply = keel_rpc_error_new(NULL, KEEL_RPC_PARSE_ERROR,
                                            "parse error: line longer than 4 MiB", NULL);
             else if (len == 0)
                 continue;  /* an empty line is a keep-alive */
