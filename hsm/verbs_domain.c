@@ -122,13 +122,12 @@ int keel_hsm_storage_domain_extend(struct keel_hsm_call *call,
     keel_hsm_dom_put(call->hsm, d);
     if (rc != 0)
         return -1;
-    keel_log(KEEL_LOG_INFO, MOD, "storage domain %s: extended with LUN %s", p->sd, guid);
     /*
-     * The cached domain was opened on its old LUNs: forget it, so that the
-     * next use scans again and opens it on all of them.
+     * The cached domain holds the new LUN (keel_sd_extend added it); the
+     * cache finds the VG's LUNs again by itself when it is re-read after a
+     * change with more PVs than it knew (storage.c, refresh).
      */
-    if (keel_hsm_dom_get(call->hsm, p->sd, &d, err) == 0)
-        keel_hsm_dom_forget(call->hsm, d);
+    keel_log(KEEL_LOG_INFO, MOD, "storage domain %s: extended with LUN %s", p->sd, guid);
     return info_result(call->hsm, p->sd, result, err);
 }
 
