@@ -115,10 +115,7 @@ int keel_storage_target_open(char **urls, int n, const struct keel_io_opts *io,
         }
         if (keel_fs_open(urls[0], io, &t->fs, &err) != 0)
             goto fail;
-        if (u.scheme == KEEL_URL_NFS)
-            snprintf(t->remote_path, sizeof(t->remote_path), "%s:%s", u.host, u.path);
-        else
-            keel_strlcpy(t->remote_path, u.path, sizeof(t->remote_path));
+        keel_url_remote_path(&u, t->remote_path, sizeof(t->remote_path));
         return 0;
     }
     t->block = true;

@@ -686,6 +686,8 @@ json_t *keel_hsm_dom_info_json(struct keel_hsm_dom *d, struct keel_error *err)
                   "alignment", (json_int_t)i->alignment, "capacity", (json_int_t)sp.capacity,
                   "free", (json_int_t)sp.free, "block", keel_sd_is_block(d->sd),
                   "connection", d->conn_id, "luns", luns);
+    if (o != NULL)
+        json_object_set_new(o, "remote_path", json_string(i->remote_path ? i->remote_path : ""));
     if (o == NULL)
         keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
     return o;
@@ -971,15 +973,21 @@ out:
 }
 
 int keel_hsm_storage_fs(struct keel_hsm *h, const char *conn_id, struct keel_fs **ret,
-                        struct keel_error *err)
+                        char *remote_path, size_t remote_cap, struct keel_error *err)
 {
     struct keel_hsm_storage *s = keel_hsm_storage(h);
     struct sconn *c;
 
     pthread_mutex_lock(&s->lock);
     c = find_conn(s, conn_id);
-    if (c != NULL && c->fs != NULL)
+    if (c != NULL && c->fs != NULL) {
+        struct keel_url u;
+
         *ret = c->fs;
+        /* c->url parsed when it was connected */
+        if (keel_url_parse(c->url, &u, NULL) == 0)
+            keel_url_remote_path(&u, remote_path, remote_cap);
+    }
     pthread_mutex_unlock(&s->lock);
     if (c == NULL)
         return keel_error_set(err, KEEL_E_NOENT, 0, "connection %s: not connected", conn_id);

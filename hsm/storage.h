@@ -74,9 +74,12 @@ json_t *keel_hsm_storage_devices(struct keel_hsm *h, const char *only);
 /* The domains on every connection, read now. */
 json_t *keel_hsm_storage_domains(struct keel_hsm *h);
 
-/* The file system of a file connection (borrowed: valid while it is connected). */
+/*
+ * The file system of a file connection (borrowed: valid while it is
+ * connected) and its remote path as oVirt writes it (REMOTE_PATH).
+ */
 int keel_hsm_storage_fs(struct keel_hsm *h, const char *conn_id, struct keel_fs **ret,
-                        struct keel_error *err);
+                        char *remote_path, size_t remote_cap, struct keel_error *err);
 /* A LUN by device id or URL (borrowed), and its device id. */
 int keel_hsm_storage_lun(struct keel_hsm *h, const char *lun, struct keel_blockdev **ret,
                          char *devid, size_t devid_cap, struct keel_error *err);

@@ -9,6 +9,7 @@
 #include "hsm/api_gen.h"
 #include "hsm/hsm.h"
 #include "hsm/storage.h"
+#include "io/url.h"
 
 #define MOD "hsm.domain"
 
@@ -41,13 +42,14 @@ int keel_hsm_storage_domain_create(struct keel_hsm_call *call,
                                                         : KEEL_SD_CLASS_BACKUP;
     if (c.type != KEEL_SD_TYPE_ISCSI) {
         struct keel_fs *fs;
+        char remote[KEEL_URL_MAX] = "";
 
         if (p->connection == NULL || p->n_luns > 0)
             return keel_error_set(err, KEEL_E_INVAL, 0, "a %s domain is made on a connection "
                                   "(param connection), not on LUNs", p->type);
-        if (keel_hsm_storage_fs(call->hsm, p->connection, &fs, err) != 0)
+        if (keel_hsm_storage_fs(call->hsm, p->connection, &fs, remote, sizeof(remote), err) != 0)
             return -1;
-        c.remote_path = p->connection;
+        c.remote_path = remote;
         rc = keel_sd_create_file(fs, &c, &sd, err);
     } else {
         struct keel_blockdev **devs;

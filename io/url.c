@@ -345,6 +345,22 @@ const char *keel_url_portal(const struct keel_url *url, char *buf, size_t n)
     return buf;
 }
 
+const char *keel_url_remote_path(const struct keel_url *url, char *buf, size_t n)
+{
+    switch (url->scheme) {
+    case KEEL_URL_NFS:
+        snprintf(buf, n, "%s:%s", url->host, url->path);
+        break;
+    case KEEL_URL_FILE:
+        snprintf(buf, n, "%s", url->path);
+        break;
+    default:
+        snprintf(buf, n, "%s", "");
+        break;
+    }
+    return buf;
+}
+
 const char *keel_url_format(const struct keel_url *url, bool redact, char *buf, size_t n)
 {
     char port[8] = "";

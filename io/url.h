@@ -83,6 +83,13 @@ const char *keel_url_scheme_name(enum keel_url_scheme scheme);
 const char *keel_url_portal(const struct keel_url *url, char *buf, size_t n);
 
 /*
+ * A file system URL as oVirt names the storage in a file domain's
+ * REMOTE_PATH: "host:/export/path" for NFS, the path for file URLs; ""
+ * for iSCSI.  Returns buf.
+ */
+const char *keel_url_remote_path(const struct keel_url *url, char *buf, size_t n);
+
+/*
  * Check a path relative to a file-system root (the keel_fs interface):
  * not empty, not absolute, no "." / ".." / empty components, no NUL, at most
  * KEEL_URL_PATH_MAX bytes.  err names the path and the reason.

@@ -292,6 +292,13 @@ START_TEST(two_hosts_domains_and_volumes)
                 "connection", "nfs1");
     keel_strlcpy(nfs_sd, json_string_value(json_object_get(r, "uuid")), sizeof(nfs_sd));
     ck_assert_str_eq(json_string_value(json_object_get(r, "type")), "NFS");
+    /* REMOTE_PATH as oVirt writes it: the export, not the connection's name. */
+    {
+        char *want = keel_strdup_printf("127.0.0.1:%s", keel_lab_nfs_export_dir(nfs));
+
+        ck_assert_str_eq(json_string_value(json_object_get(r, "remote_path")), want);
+        free(want);
+    }
     json_decref(r);
     r = call_ok(h1, "StorageDomain.create", "{s:s, s:s, s:[s]}", "name", "block-data", "type",
                 "iscsi", "luns", devid);

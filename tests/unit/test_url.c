@@ -129,6 +129,8 @@ START_TEST(nfs_urls)
     ck_assert_uint_eq(u.mountport, 20050);
     ck_assert_str_eq(keel_url_format(&u, true, buf, sizeof(buf)),
                      "nfs://127.0.0.1/srv/export?nfsport=20049&mountport=20050");
+    /* oVirt's REMOTE_PATH names the export without the ports. */
+    ck_assert_str_eq(keel_url_remote_path(&u, buf, sizeof(buf)), "127.0.0.1:/srv/export");
     parse_fails("nfs://127.0.0.1/srv/../etc", "nfs://127.0.0.1/srv/../etc: '.' and '..' are not "
                                               "allowed in paths");
     parse_fails("nfs://127.0.0.1/srv/./x", "nfs://127.0.0.1/srv/./x: '.' and '..' are not "
@@ -153,6 +155,11 @@ START_TEST(file_urls)
 
     ck_assert_int_eq(u.scheme, KEEL_URL_FILE);
     ck_assert_str_eq(u.path, "/var/lib/keel/lun.img");
+    {
+        char buf[KEEL_URL_MAX];
+
+        ck_assert_str_eq(keel_url_remote_path(&u, buf, sizeof(buf)), "/var/lib/keel/lun.img");
+    }
     u = parse_ok("file://localhost/srv");
     ck_assert_str_eq(u.path, "/srv");
     parse_fails("file://host/srv", "file://host/srv: file URLs take no host (file:///path)");
