@@ -462,7 +462,7 @@ static int scan_for(struct keel_hsm_storage *s, const char *uuid, struct dom_ent
                     struct keel_error *err)
 {
     struct dom_entry *e = calloc(1, sizeof(*e));
-    struct keel_error e2 = KEEL_ERROR_INIT;
+    struct keel_error e2 = KEEL_ERROR_INIT, why = KEEL_ERROR_INIT;
 
     if (e == NULL)
         return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
@@ -471,11 +471,17 @@ static int scan_for(struct keel_hsm_storage *s, const char *uuid, struct dom_ent
      * take the registry lock, and a connection is freed only by disconnect,
      * which also takes the scan lock first.
      */
-    for (struct sconn *c = s->conns; c != NULL; c = c->next)
-        if (c->fs != NULL && keel_sd_open_file(c->fs, uuid, &e->d.sd, &e2) == 0) {
+    for (struct sconn *c = s->conns; c != NULL; c = c->next) {
+        if (c->fs == NULL)
+            continue;
+        if (keel_sd_open_file(c->fs, uuid, &e->d.sd, &e2) == 0) {
             keel_strlcpy(e->d.conn_id, c->id, sizeof(e->d.conn_id));
             goto found;
         }
+        /* A domain that is there but does not read is named with its reason. */
+        if (e2.code != KEEL_E_NOENT && why.code == KEEL_OK)
+            why = e2;
+    }
     if (vg_luns(s, uuid, &e->devs, &e->ndevs, e->d.conn_id, sizeof(e->d.conn_id), err) != 0) {
         free(e);
         return -1;
@@ -489,6 +495,8 @@ static int scan_for(struct keel_hsm_storage *s, const char *uuid, struct dom_ent
         goto found;
     }
     free(e);
+    if (why.code != KEEL_OK)
+        return keel_error_copy(err, &why);
     return keel_error_set(err, KEEL_E_NOENT, 0, "storage domain %s: not found on any connected "
                           "storage server", uuid);
 found:

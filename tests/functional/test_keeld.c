@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -522,6 +523,53 @@ START_TEST(two_hosts_domains_and_volumes)
 }
 END_TEST
 
+/* A domain whose metadata does not check is named with that reason, not "not found". */
+START_TEST(a_damaged_domain_is_named)
+{
+    struct keel_client *h1 = connect_host(0), *h2 = connect_host(1);
+    char *dir = keel_strdup_printf("%s/posix", tmp), *url = keel_strdup_printf("file://%s", dir);
+    char sd[KEEL_UUID_LEN + 1], *path, *msg;
+    json_t *r;
+    FILE *f;
+    char text[4096];
+    size_t n;
+
+    ck_assert_int_eq(mkdir(dir, 0755), 0);
+    json_decref(call_ok(h1, "StorageServer.connect", "{s:[{s:s, s:s, s:s}]}", "connections",
+                        "id", "p1", "type", "posix", "url", url));
+    json_decref(call_ok(h2, "StorageServer.connect", "{s:[{s:s, s:s, s:s}]}", "connections",
+                        "id", "p1", "type", "posix", "url", url));
+    r = call_ok(h1, "StorageDomain.create", "{s:s, s:s, s:s}", "name", "local", "type",
+                "posixfs", "connection", "p1");
+    keel_strlcpy(sd, json_string_value(json_object_get(r, "uuid")), sizeof(sd));
+    ck_assert_str_eq(json_string_value(json_object_get(r, "remote_path")), dir);
+    json_decref(r);
+
+    /* One byte of the description changes behind the seal. */
+    path = keel_strdup_printf("%s/%s/dom_md/metadata", dir, sd);
+    f = fopen(path, "r");
+    ck_assert_ptr_nonnull(f);
+    n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    text[n] = '\0';
+    ck_assert_ptr_nonnull(strstr(text, "DESCRIPTION=local"));
+    strstr(text, "DESCRIPTION=local")[12] = 'L';
+    f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(text, 1, n, f), n);
+    fclose(f);
+
+    msg = call_fails(h2, KEEL_E_CHECKSUM, "StorageDomain.getInfo", json_pack("{s:s}", "sd", sd));
+    ck_assert_msg(strstr(msg, sd) != NULL, "%s", msg);
+    free(msg);
+    free(path);
+    free(url);
+    free(dir);
+    keel_client_close(h1);
+    keel_client_close(h2);
+}
+END_TEST
+
 struct events {
     int invalid, valid;
 };
@@ -733,6 +781,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, tls_only_with_the_ca);
     tcase_add_test(tc, two_hosts_domains_and_volumes);
+    tcase_add_test(tc, a_damaged_domain_is_named);
     tcase_add_test(tc, monitor_reports_a_stalled_domain);
     tcase_add_test(tc, ten_thousand_bad_messages);
     suite_add_tcase(s, tc);
