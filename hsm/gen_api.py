@@ -18,7 +18,8 @@ params (name, type, required, doc), result doc and an example.  Types:
     uuid     a string in the 8-4-4-4-12 hex form
     url      a string parsed later by io/url.c (max 2048 bytes)
     enum     a string, one of "values"
-    size     a non-negative integer (bytes), uint64_t in C
+    size     a non-negative integer (bytes), uint64_t in C; give it a max (the
+             rounding of sizes must not overflow, nor the JSON of the result)
     int      an integer (min/max optional), int64_t in C
     bool     true or false
     strings  an array of strings (max_items)
@@ -466,6 +467,8 @@ def md_type(p):
         return "one of " + ", ".join("`%s`" % v for v in p["values"])
     if t == "strings":
         return "array of " + p.get("items", {}).get("type", "string")
+    if t in ("size", "int") and ("min" in p or "max" in p):
+        return "%s, %s to %s" % (t, p.get("min", 0 if t == "size" else "-"), p.get("max", "-"))
     return t
 
 

@@ -410,6 +410,11 @@ START_TEST(two_hosts_domains_and_volumes)
                                "qcow3", "type", "sparse", "capacity", 1));
     ck_assert_msg(strstr(msg, "format") != NULL && strstr(msg, "raw, cow") != NULL, "%s", msg);
     free(msg);
+    msg = call_fails(h1, KEEL_RPC_INVALID_PARAMS, "Volume.create",
+                     json_pack("{s:s, s:s, s:s, s:s, s:I}", "sd", blk_sd, "image", img, "format",
+                               "raw", "type", "sparse", "capacity", (json_int_t)1 << 62));
+    ck_assert_msg(strstr(msg, "param capacity: must be at most") != NULL, "%s", msg);
+    free(msg);
     msg = call_fails(h1, KEEL_RPC_INVALID_PARAMS, "Volume.getInfo",
                      json_pack("{s:s, s:s, s:i}", "sd", blk_sd, "volume", base, "volumes", 1));
     ck_assert_msg(strstr(msg, "unknown param \"volumes\"") != NULL, "%s", msg);
