@@ -36,6 +36,8 @@ import sys
 
 SCALARS = {"string", "uuid", "url", "enum", "size", "int", "bool"}
 TYPES = SCALARS | {"strings", "objects", "object"}
+# Scalars that cannot be NULL: an optional one gets a has_<name> flag.  Its C type.
+OPTIONAL_FLAG = {"size": "uint64_t", "int": "int64_t", "bool": "bool"}
 
 
 def snake(name):
@@ -78,18 +80,10 @@ def c_field(p):
     lines = []
     if t in ("string", "uuid", "url", "enum"):
         lines.append("    const char *%s;" % p["name"])
-    elif t == "size":
+    elif t in OPTIONAL_FLAG:
         if not p.get("required"):
             lines.append("    bool has_%s;" % p["name"])
-        lines.append("    uint64_t %s;" % p["name"])
-    elif t == "int":
-        if not p.get("required"):
-            lines.append("    bool has_%s;" % p["name"])
-        lines.append("    int64_t %s;" % p["name"])
-    elif t == "bool":
-        if not p.get("required"):
-            lines.append("    bool has_%s;" % p["name"])
-        lines.append("    bool %s;" % p["name"])
+        lines.append("    %s %s;" % (OPTIONAL_FLAG[t], p["name"]))
     elif t == "strings":
         lines.append("    const char **%s;  /* n_%s entries; owned by the call */" %
                      (p["name"], p["name"]))
@@ -311,7 +305,7 @@ def gen_dispatch(api):
             where = c_str("param " + n)
             if t in SCALARS:
                 check_scalar_code(o, 12, "v", p, "p." + n, where)
-                if not p.get("required") and t in ("size", "int", "bool"):
+                if not p.get("required") and t in OPTIONAL_FLAG:
                     o.append("            p.has_%s = true;" % n)
             elif t == "strings":
                 array_head_code(o, p)
@@ -437,7 +431,7 @@ def gen_client(api):
             k = c_str(n)
             if t in ("string", "uuid", "url", "enum"):
                 o.append("    if (p->%s != NULL && put(params, %s, json_string(p->%s), err) != 0)" % (n, k, n))
-            elif t in ("size", "int", "bool"):
+            elif t in OPTIONAL_FLAG:
                 ctor = "json_boolean" if t == "bool" else "json_integer"
                 cast = "" if t == "bool" else "(json_int_t)"
                 cond = "" if p.get("required") else "p->has_%s && " % n

@@ -175,6 +175,32 @@ static char *call_fails(struct keel_client *c, int code, const char *method, jso
     return strdup(err.msg);
 }
 
+/* How many storage servers keeld has connected. */
+static size_t connections_of(struct keel_client *c)
+{
+    json_t *r = call_ok(c, "StorageServer.list", NULL);
+    size_t n = json_array_size(json_object_get(r, "connections"));
+
+    json_decref(r);
+    return n;
+}
+
+/*
+ * Restart keeld i (SIGTERM, start again on its state dir): a new client to
+ * it, which must have connected nconns storage servers by itself.
+ */
+static struct keel_client *restart_host(int i, struct keel_client *old, size_t nconns)
+{
+    struct keel_client *c;
+
+    keel_client_close(old);
+    keeld_stop(&hosts[i]);
+    keeld_start(&hosts[i], (unsigned)i + 1);
+    c = connect_host(i);
+    ck_assert_uint_eq(connections_of(c), nconns);
+    return c;
+}
+
 START_TEST(tls_only_with_the_ca)
 {
     struct keel_error err = KEEL_ERROR_INIT;
@@ -457,13 +483,7 @@ START_TEST(two_hosts_domains_and_volumes)
     json_decref(r);
 
     /* Host 2 restarts: it connects its servers again from its state dir. */
-    keel_client_close(h2);
-    keeld_stop(&hosts[1]);
-    keeld_start(&hosts[1], 2);
-    h2 = connect_host(1);
-    r = call_ok(h2, "StorageServer.list", NULL);
-    ck_assert_int_eq(json_array_size(json_object_get(r, "connections")), 2);
-    json_decref(r);
+    h2 = restart_host(1, h2, 2);
     r = call_ok(h2, "StorageDomain.getInfo", "{s:s}", "sd", blk_sd);
     ck_assert_int_eq(json_array_size(json_object_get(r, "luns")), 2);
     json_decref(r);
@@ -471,22 +491,14 @@ START_TEST(two_hosts_domains_and_volumes)
      * A server that is down while keeld starts is not connected then, but
      * stays in the state dir and is connected at the next start.
      */
+    ck_assert_msg(keel_lab_nfs_signal(nfs, SIGSTOP, &err) == 0, "%s", err.msg);
     keel_client_close(h2);
     keeld_stop(&hosts[1]);
-    ck_assert_msg(keel_lab_nfs_signal(nfs, SIGSTOP, &err) == 0, "%s", err.msg);
     keeld_start(&hosts[1], 2);
     ck_assert_msg(keel_lab_nfs_signal(nfs, SIGCONT, &err) == 0, "%s", err.msg);
     h2 = connect_host(1);
-    r = call_ok(h2, "StorageServer.list", NULL);
-    ck_assert_int_eq(json_array_size(json_object_get(r, "connections")), 1);
-    json_decref(r);
-    keel_client_close(h2);
-    keeld_stop(&hosts[1]);
-    keeld_start(&hosts[1], 2);
-    h2 = connect_host(1);
-    r = call_ok(h2, "StorageServer.list", NULL);
-    ck_assert_int_eq(json_array_size(json_object_get(r, "connections")), 2);
-    json_decref(r);
+    ck_assert_int_eq(connections_of(h2), 1);
+    h2 = restart_host(1, h2, 2);
 
     json_decref(call_ok(h1, "StorageDomain.format", "{s:s}", "sd", nfs_sd));
     msg = call_fails(h2, KEEL_E_NOENT, "StorageDomain.getInfo", json_pack("{s:s}", "sd", nfs_sd));
