@@ -50,6 +50,7 @@ struct keel_hsm_config {
     struct keel_tls_ctx *tls;       /* NULL: clear text (only on 127.0.0.1) */
     unsigned monitor_interval_ms;   /* 0: 10000 */
     unsigned io_timeout_ms;         /* storage requests; 0: KEEL_IO_DEFAULT_TIMEOUT_MS */
+    unsigned lease_io_timeout;      /* N of the leases (spm/delta.h), seconds; 0: 10 */
 };
 
 /* Start keeld: bind, restore connections, start the monitor.  Serving starts in _run. */

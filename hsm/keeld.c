@@ -3,7 +3,7 @@
  *
  *   keeld --host-id N --state-dir DIR --ca CA.pem --cert HOST.pem --key HOST.key
  *         [--listen ADDR] [--port P] [--port-file F] [--monitor-interval MS]
- *         [--io-timeout MS] [-D module=1]
+ *         [--io-timeout MS] [--lease-timeout S] [-D module=1]
  *   keeld --host-id N --state-dir DIR --insecure-loopback [--port P] ...
  *
  * The API is JSON-RPC 2.0 over TCP (docs/api.md).  SIGTERM or SIGINT stops
@@ -28,7 +28,7 @@ static void usage(FILE *f)
             "usage: keeld --host-id N --state-dir DIR (--ca F --cert F --key F | "
             "--insecure-loopback)\n"
             "             [--listen ADDR] [--port P] [--port-file F] [--monitor-interval MS]\n"
-            "             [--io-timeout MS] [-D module[=1]]\n"
+            "             [--io-timeout MS] [--lease-timeout S] [-D module[=1]]\n"
             "\n"
             "  --host-id N            this host's id in storage lockspaces (1-2000)\n"
             "  --state-dir DIR        where keeld keeps its connections\n"
@@ -41,6 +41,8 @@ static void usage(FILE *f)
             "  --port-file F          write the port there once listening\n"
             "  --monitor-interval MS  how often each domain is read (default 10000)\n"
             "  --io-timeout MS        storage request timeout (default 30000)\n"
+            "  --lease-timeout S      sanlock's io timeout N of the leases: renew every 2N,\n"
+            "                         lost after 8N (default 10, as oVirt)\n"
             "  -D module[=1]          debug messages of a module (io, hsm.server, all)\n");
 }
 
@@ -75,6 +77,7 @@ int main(int argc, char **argv)
         { "port-file", required_argument, NULL, 'P' },
         { "monitor-interval", required_argument, NULL, 'm' },
         { "io-timeout", required_argument, NULL, 't' },
+        { "lease-timeout", required_argument, NULL, 'L' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -102,6 +105,7 @@ int main(int argc, char **argv)
         case 'P': port_file = optarg; break;
         case 'm': cfg.monitor_interval_ms = (unsigned)strtoul(optarg, NULL, 10); break;
         case 't': cfg.io_timeout_ms = (unsigned)strtoul(optarg, NULL, 10); break;
+        case 'L': cfg.lease_io_timeout = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'D':
             if (keel_log_enable_debug(optarg) != 0) {
                 fprintf(stderr, "keeld: -D %s: not module[=0|1]\n", optarg);

@@ -28,6 +28,7 @@
 #include "hsm/api_gen.h"
 #include "hsm/hsm.h"
 #include "hsm/rpc.h"
+#include "hsm/pool.h"
 #include "hsm/storage.h"
 #include "hsm/tls.h"
 
@@ -54,6 +55,7 @@ struct keel_hsm {
     pthread_mutex_t lock;           /* conns, subscriptions */
     struct keel_hsm_conn *conns;
     struct keel_hsm_storage *storage;
+    struct keel_hsm_pool *pool;
     /* the log ring */
     pthread_mutex_t log_lock;
     char *ring[LOG_RING];
@@ -104,6 +106,11 @@ const struct keel_hsm_config *keel_hsm_cfg(const struct keel_hsm *h)
 const struct keel_io_opts *keel_hsm_io_opts(const struct keel_hsm *h)
 {
     return &h->io;
+}
+
+struct keel_hsm_pool *keel_hsm_pool(struct keel_hsm *h)
+{
+    return h->pool;
 }
 
 struct keel_hsm_storage *keel_hsm_storage(struct keel_hsm *h)
@@ -365,7 +372,8 @@ int keel_hsm_new(const struct keel_hsm_config *c, struct keel_hsm **ret, struct 
         keel_error_errno(err, KEEL_E_IO, errno, "pipe");
         goto fail;
     }
-    if (listen_on(h, err) != 0 || keel_hsm_storage_new(h, &h->storage, err) != 0)
+    if (listen_on(h, err) != 0 || keel_hsm_storage_new(h, &h->storage, err) != 0 ||
+        keel_hsm_pool_new(h, &h->pool, err) != 0)
         goto fail;
     keel_log(KEEL_LOG_INFO, MOD, "host %u listening on %s:%u (%s)", c->host_id, h->cfg.listen,
              h->port, c->tls ? "tls" : "insecure loopback");
@@ -438,6 +446,8 @@ void keel_hsm_free(struct keel_hsm *h)
     if (h == NULL)
         return;
     reap(h, true);
+    /* The SPM lease released and the lockspaces left before their connections go. */
+    keel_hsm_pool_free(h->pool);
     keel_hsm_storage_free(h->storage);
     if (h->lfd >= 0)
         close(h->lfd);

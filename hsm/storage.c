@@ -648,6 +648,88 @@ void keel_hsm_dom_forget(struct keel_hsm *h, struct keel_hsm_dom *d)
     free(e);
 }
 
+/* ---- own connections ---- */
+
+void keel_hsm_own_close(struct keel_hsm_own *o)
+{
+    keel_sd_close(o->sd);
+    for (size_t i = 0; i < o->ndevs; i++)
+        keel_blockdev_close(o->devs[i]);
+    free(o->devs);
+    keel_fs_close(o->fs);
+    memset(o, 0, sizeof(*o));
+}
+
+/* The URL (with credentials) of the connection holding LUN dev (registry lock held). */
+static int lun_url(struct keel_hsm_storage *s, const struct keel_blockdev *dev, char *url,
+                   size_t cap, struct keel_error *err)
+{
+    for (struct sconn *c = s->conns; c != NULL; c = c->next)
+        for (size_t i = 0; i < c->ndevs; i++)
+            if (c->devs[i] == dev)
+                return iscsi_url(c, c->dev_lun[i]->lun, url, cap, err);
+    return keel_error_set(err, KEEL_E_NOENT, 0, "the connection of a LUN is gone");
+}
+
+int keel_hsm_own_open(struct keel_hsm *h, const char *sd_uuid, unsigned timeout_ms,
+                      struct keel_hsm_own *o, struct keel_error *err)
+{
+    struct keel_hsm_storage *s = keel_hsm_storage(h);
+    struct keel_io_opts io_opts = *keel_hsm_io_opts(h), *io = &io_opts;
+    struct keel_hsm_dom *d;
+    struct dom_entry *e;
+    char url[KEEL_URL_MAX];
+    int rc = -1;
+
+    memset(o, 0, sizeof(*o));
+    if (timeout_ms != 0)
+        io_opts.timeout_ms = timeout_ms;
+    if (keel_hsm_dom_get(h, sd_uuid, &d, err) != 0)
+        return -1;
+    e = (struct dom_entry *)d;
+    if (!keel_sd_is_block(d->sd)) {
+        struct sconn *c;
+
+        pthread_mutex_lock(&s->lock);
+        c = find_conn(s, d->conn_id);
+        if (c != NULL)
+            keel_strlcpy(url, c->url, sizeof(url));
+        pthread_mutex_unlock(&s->lock);
+        if (c == NULL)
+            keel_error_set(err, KEEL_E_NOENT, 0, "connection %s: gone", d->conn_id);
+        else if (keel_fs_open(url, io, &o->fs, err) == 0)
+            rc = keel_sd_open_file(o->fs, sd_uuid, &o->sd, err);
+    } else if ((o->devs = calloc(e->ndevs, sizeof(*o->devs))) == NULL) {
+        keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
+    } else {
+        rc = 0;
+        for (size_t i = 0; rc == 0 && i < e->ndevs; i++) {
+            pthread_mutex_lock(&s->lock);
+            rc = lun_url(s, e->devs[i], url, sizeof(url), err);
+            pthread_mutex_unlock(&s->lock);
+            if (rc == 0 && (rc = keel_blockdev_open(url, io, &o->devs[i], err)) == 0)
+                o->ndevs++;
+        }
+        if (rc == 0)
+            rc = keel_sd_open_block(o->devs, o->ndevs, sd_uuid, &o->sd, err);
+    }
+    explicit_bzero(url, sizeof(url));
+    keel_hsm_dom_put(h, d);
+    if (rc != 0) {
+        keel_hsm_own_close(o);
+        return keel_error_prefix(err, "storage domain %s: own connection", sd_uuid);
+    }
+    return 0;
+}
+
+void keel_hsm_own_fence(struct keel_hsm_own *o, struct keel_fence *f)
+{
+    for (size_t i = 0; i < o->ndevs; i++)
+        keel_blockdev_set_fence(o->devs[i], f);
+    if (o->fs != NULL)
+        keel_fs_set_fence(o->fs, f);
+}
+
 int keel_hsm_dom_may_change(struct keel_hsm_dom *d, struct keel_error *err)
 {
     const struct keel_sd_info *i = keel_sd_info(d->sd);

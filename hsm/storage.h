@@ -59,6 +59,27 @@ void keel_hsm_dom_forget(struct keel_hsm *h, struct keel_hsm_dom *d);
  */
 int keel_hsm_dom_may_change(struct keel_hsm_dom *d, struct keel_error *err);
 
+/*
+ * Connections of its own to domain sd_uuid's storage, opened with the
+ * URLs (and credentials) of the connections it was found on, and the
+ * domain opened on them: a lease's fence (io/fence.h) gates every write
+ * of a connection, so the SPM's metadata writes, a job's writes under a
+ * volume lease and the lease renewals each go through their own.
+ */
+struct keel_hsm_own {
+    struct keel_fs *fs;             /* file domains */
+    struct keel_blockdev **devs;    /* block domains: its LUNs */
+    size_t ndevs;
+    struct keel_sd *sd;
+};
+/* timeout_ms: of each request (lease connections: within the lease's N); 0: keeld's. */
+int keel_hsm_own_open(struct keel_hsm *h, const char *sd_uuid, unsigned timeout_ms,
+                      struct keel_hsm_own *o, struct keel_error *err);
+void keel_hsm_own_close(struct keel_hsm_own *o);
+/* Gate every write of o's connections with f (NULL: none). */
+struct keel_fence;
+void keel_hsm_own_fence(struct keel_hsm_own *o, struct keel_fence *f);
+
 /* The domain info as JSON (a new reference); d held. */
 json_t *keel_hsm_dom_info_json(struct keel_hsm_dom *d, struct keel_error *err);
 /* Monitor stats of every cached domain, for Host.getStats. */

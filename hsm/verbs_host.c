@@ -10,6 +10,7 @@
 
 #include "hsm/api_gen.h"
 #include "hsm/hsm.h"
+#include "hsm/pool.h"
 #include "hsm/storage.h"
 #include "io/opts.h"
 
@@ -59,11 +60,13 @@ int keel_hsm_host_get_stats(struct keel_hsm_call *call,
     (void)p;
     if (sysinfo(&si) != 0)
         return keel_error_errno(err, KEEL_E_IO, errno, "sysinfo");
-    *result = json_pack("{s:I, s:[fff], s:I, s:I, s:o}", "uptime_s", (json_int_t)si.uptime,
-                        "load", si.loads[0] * scale, si.loads[1] * scale, si.loads[2] * scale,
-                        "mem_total", (json_int_t)si.totalram * si.mem_unit, "mem_available",
+    *result = json_pack("{s:I, s:[fff], s:I, s:I, s:o, s:o}", "uptime_s",
+                        (json_int_t)si.uptime, "load", si.loads[0] * scale,
+                        si.loads[1] * scale, si.loads[2] * scale, "mem_total",
+                        (json_int_t)si.totalram * si.mem_unit, "mem_available",
                         (json_int_t)(si.freeram + si.bufferram) * si.mem_unit, "domains",
-                        keel_hsm_storage_stats(call->hsm));
+                        keel_hsm_storage_stats(call->hsm), "pool",
+                        keel_hsm_pool_stats(call->hsm));
     if (*result == NULL)
         return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
     return 0;

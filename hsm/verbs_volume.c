@@ -1,6 +1,7 @@
 /*
  * keeld's Volume.* and Image.* methods (api.json).  Changes go through
- * keel_hsm_dom_may_change(): a domain of a pool is changed only by its SPM.
+ * keel_hsm_writer_get() (pool.h): a domain of a pool is changed only by its
+ * SPM, on the SPM's fenced and journalled connection.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -8,6 +9,7 @@
 #include "common/log.h"
 #include "hsm/api_gen.h"
 #include "hsm/hsm.h"
+#include "hsm/pool.h"
 #include "hsm/storage.h"
 #include "volume/image.h"
 #include "volume/vol.h"
@@ -44,28 +46,15 @@ static json_t *vol_json(const struct keel_vol_entry *e)
     return o;
 }
 
-static int vol_result(struct keel_hsm_dom *d, const char *vol, json_t **result,
+static int vol_result(struct keel_sd *sd, const char *vol, json_t **result,
                       struct keel_error *err)
 {
     struct keel_vol_entry e;
 
-    if (keel_vol_info(d->sd, vol, &e, err) != 0)
+    if (keel_vol_info(sd, vol, &e, err) != 0)
         return -1;
     *result = vol_json(&e);
     return *result ? 0 : keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
-}
-
-/* Get the domain for a change by this host. */
-static int dom_for_change(struct keel_hsm_call *call, const char *sd, struct keel_hsm_dom **d,
-                          struct keel_error *err)
-{
-    if (keel_hsm_dom_get(call->hsm, sd, d, err) != 0)
-        return -1;
-    if (keel_hsm_dom_may_change(*d, err) != 0) {
-        keel_hsm_dom_put(call->hsm, *d);
-        return -1;
-    }
-    return 0;
 }
 
 int keel_hsm_volume_create(struct keel_hsm_call *call,
@@ -79,19 +68,19 @@ int keel_hsm_volume_create(struct keel_hsm_call *call,
         .format = strcmp(p->format, "raw") == 0 ? KEEL_VOL_RAW : KEEL_VOL_COW,
         .type = strcmp(p->type, "preallocated") == 0 ? KEEL_VOL_PREALLOCATED : KEEL_VOL_SPARSE,
     };
-    struct keel_hsm_dom *d;
+    struct keel_hsm_writer w;
     char uuid[KEEL_UUID_LEN + 1];
     int rc;
 
-    if (dom_for_change(call, p->sd, &d, err) != 0)
+    if (keel_hsm_writer_get(call->hsm, p->sd, &w, err) != 0)
         return -1;
-    rc = keel_vol_create(d->sd, &c, uuid, err);
+    rc = keel_vol_create(w.sd, &c, uuid, err);
     if (rc == 0) {
         keel_log(KEEL_LOG_INFO, MOD, "storage domain %s: created volume %s of image %s", p->sd,
                  uuid, p->image);
-        rc = vol_result(d, uuid, result, err);
+        rc = vol_result(w.sd, uuid, result, err);
     }
-    keel_hsm_dom_put(call->hsm, d);
+    keel_hsm_writer_put(call->hsm, &w);
     return rc;
 }
 
@@ -104,7 +93,7 @@ int keel_hsm_volume_get_info(struct keel_hsm_call *call,
 
     if (keel_hsm_dom_get(call->hsm, p->sd, &d, err) != 0)
         return -1;
-    rc = vol_result(d, p->volume, result, err);
+    rc = vol_result(d->sd, p->volume, result, err);
     keel_hsm_dom_put(call->hsm, d);
     return rc;
 }
@@ -135,14 +124,14 @@ int keel_hsm_volume_delete(struct keel_hsm_call *call,
                            const struct keel_api_volume_delete_params *p, json_t **result,
                            struct keel_error *err)
 {
-    struct keel_hsm_dom *d;
+    struct keel_hsm_writer w;
     int rc;
 
     (void)result;
-    if (dom_for_change(call, p->sd, &d, err) != 0)
+    if (keel_hsm_writer_get(call->hsm, p->sd, &w, err) != 0)
         return -1;
-    rc = keel_vol_delete(d->sd, p->volume, p->has_force && p->force, err);
-    keel_hsm_dom_put(call->hsm, d);
+    rc = keel_vol_delete(w.sd, p->volume, p->has_force && p->force, err);
+    keel_hsm_writer_put(call->hsm, &w);
     if (rc == 0)
         keel_log(KEEL_LOG_INFO, MOD, "storage domain %s: deleted volume %s", p->sd, p->volume);
     return rc;
@@ -152,15 +141,15 @@ int keel_hsm_volume_extend(struct keel_hsm_call *call,
                            const struct keel_api_volume_extend_params *p, json_t **result,
                            struct keel_error *err)
 {
-    struct keel_hsm_dom *d;
+    struct keel_hsm_writer w;
     int rc;
 
-    if (dom_for_change(call, p->sd, &d, err) != 0)
+    if (keel_hsm_writer_get(call->hsm, p->sd, &w, err) != 0)
         return -1;
-    rc = keel_vol_extend(d->sd, p->volume, p->capacity, err);
+    rc = keel_vol_extend(w.sd, p->volume, p->capacity, err);
     if (rc == 0)
-        rc = vol_result(d, p->volume, result, err);
-    keel_hsm_dom_put(call->hsm, d);
+        rc = vol_result(w.sd, p->volume, result, err);
+    keel_hsm_writer_put(call->hsm, &w);
     return rc;
 }
 
@@ -168,17 +157,17 @@ int keel_hsm_volume_set_legality(struct keel_hsm_call *call,
                                  const struct keel_api_volume_set_legality_params *p,
                                  json_t **result, struct keel_error *err)
 {
-    struct keel_hsm_dom *d;
+    struct keel_hsm_writer w;
     int rc;
 
-    if (dom_for_change(call, p->sd, &d, err) != 0)
+    if (keel_hsm_writer_get(call->hsm, p->sd, &w, err) != 0)
         return -1;
-    rc = keel_vol_set_legality(d->sd, p->volume,
+    rc = keel_vol_set_legality(w.sd, p->volume,
                                strcmp(p->legality, "LEGAL") == 0 ? KEEL_VOL_LEGAL
                                                                  : KEEL_VOL_ILLEGAL, err);
     if (rc == 0)
-        rc = vol_result(d, p->volume, result, err);
-    keel_hsm_dom_put(call->hsm, d);
+        rc = vol_result(w.sd, p->volume, result, err);
+    keel_hsm_writer_put(call->hsm, &w);
     return rc;
 }
 

@@ -186,7 +186,12 @@ int keel_delta_acquire(struct keel_blockdev *dev, uint64_t offset, const char *l
     d->align = keel_sanlock_align_from_flags(cur.flags);
     if (d->align == 0)
         d->align = d->sector == 512 ? (UINT64_C(1) << 20) : (UINT64_C(8) << 20);
-    other = cur.io_timeout ? cur.io_timeout : d->n;
+    /*
+     * A holder's io timeout sets how long we wait it out; a free record's
+     * (what `sanlock direct init` wrote: 10) is nobody's, and waiting 2 x
+     * its value would outlast our own 8N deadline when N is shorter.
+     */
+    other = cur.timestamp != 0 && cur.io_timeout ? cur.io_timeout : d->n;
     /* 2., 3. Free, ours (a restart), or unchanged for a host-dead time. */
     if (cur.timestamp != 0 && strcmp(cur.resource_name, d->name) != 0) {
         unsigned wait = 8 * other + d->slack;

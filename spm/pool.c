@@ -517,7 +517,7 @@ int keel_pool_recover_record(void *recovery, const struct keel_jrec *r, bool *ro
                                   "version");
         if (strcmp(from, KEEL_BLANK_UUID) == 0)
             return 0;
-        old = rec->open(rec->opaque, from, &e2);
+        old = rec->open(rec->opaque, rec->fence, from, &e2);
         if (old == NULL) /* the old master is gone: nothing to demote */
             return 0;
         if (keel_pool_info(old, &info, err) == 0 && info.master_version < version)
@@ -529,7 +529,7 @@ int keel_pool_recover_record(void *recovery, const struct keel_jrec *r, bool *ro
     }
     if (keel_pool_info(rec->master, &info, err) != 0)
         return -1;
-    sd = rec->open(rec->opaque, dom, &e2);
+    sd = rec->open(rec->opaque, rec->fence, dom, &e2);
     if (strcmp(r->op, "pool.attach") == 0) {
         if (sd == NULL)
             return keel_error_copy(err, &e2); /* stays open until the domain is back */

@@ -107,11 +107,16 @@ void keel_pool_set_probe(keel_pool_probe_fn *fn);
  * Recovery of journalled pool changes: install with
  * keel_journal_set_handler(j, keel_pool_recover_record, &rec).  open
  * gives another domain of the pool by UUID (NULL with err when it cannot
- * be reached); close gives it back.  Each change is finished.
+ * be reached), its connections gated by `fence` when it is not NULL (the
+ * SPM's: keel_spm_start sets it); close gives it back.  Each change is
+ * finished.
  */
+struct keel_fence;
 struct keel_pool_recovery {
     struct keel_sd *master;
-    struct keel_sd *(*open)(void *opaque, const char *sd_uuid, struct keel_error *err);
+    struct keel_fence *fence;
+    struct keel_sd *(*open)(void *opaque, struct keel_fence *fence, const char *sd_uuid,
+                            struct keel_error *err);
     void (*close)(void *opaque, struct keel_sd *sd);
     void *opaque;
 };

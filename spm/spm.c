@@ -15,6 +15,7 @@ struct keel_spm {
     struct keel_journal **journals;
     size_t nsds;
     struct keel_pool_recovery resolver;
+    uint64_t host_id;
 };
 
 static void fence_all(struct keel_spm *s, struct keel_fence *f)
@@ -64,11 +65,13 @@ int keel_spm_start(const struct keel_spm_config *c, struct keel_spm **ret,
         s->sds[i + 1] = c->domains[i];
     s->resolver = c->resolver;
     s->resolver.master = c->master;
+    s->host_id = keel_delta_host_id(c->me);
 
     /* 1. The lease; 2. its fence on every metadata connection. */
     if (keel_lease_acquire(c->me, c->leases, c->sdm_offset, ls, "SDM", &s->lease, err) != 0)
         goto fail;
     fence_all(s, keel_lease_fence(s->lease));
+    s->resolver.fence = keel_lease_fence(s->lease);
     /* 3. The SPM in the pool keys (VDSM's disk backend does the same). */
     if (keel_pool_spm_started(c->master, keel_delta_host_id(c->me), keel_lease_lver(s->lease),
                               err) != 0)
@@ -110,6 +113,11 @@ uint64_t keel_spm_lver(const struct keel_spm *s)
     return keel_lease_lver(s->lease);
 }
 
+struct keel_fence *keel_spm_fence(struct keel_spm *s)
+{
+    return keel_lease_fence(s->lease);
+}
+
 int keel_spm_check(struct keel_spm *s, struct keel_error *err)
 {
     return keel_lease_check(s->lease, err);
@@ -121,6 +129,62 @@ struct keel_journal *keel_spm_journal(struct keel_spm *s, const char *sd_uuid)
         if (strcmp(keel_sd_info(s->sds[i])->uuid, sd_uuid) == 0)
             return s->journals[i];
     return NULL;
+}
+
+int keel_spm_add_domain(struct keel_spm *s, struct keel_sd *sd, const struct keel_spm_conn *conn,
+                        struct keel_journal_report *rep, struct keel_error *err)
+{
+    const char *uuid = keel_sd_info(sd)->uuid;
+    struct keel_sd **sds;
+    struct keel_journal **js, *j = NULL;
+    struct keel_spm_conn *cs;
+    struct keel_journal_report r;
+
+    if (keel_spm_journal(s, uuid) != NULL)
+        return keel_error_set(err, KEEL_E_EXIST, 0, "storage domain %s: already a domain of "
+                              "the SPM", uuid);
+    sds = realloc(s->sds, (s->nsds + 1) * sizeof(*sds));
+    if (sds != NULL)
+        s->sds = sds;
+    js = realloc(s->journals, (s->nsds + 1) * sizeof(*js));
+    if (js != NULL)
+        s->journals = js;
+    cs = realloc(s->conns, (s->nconns + 1) * sizeof(*cs));
+    if (cs != NULL)
+        s->conns = cs;
+    if (sds == NULL || js == NULL || cs == NULL)
+        return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
+    /* Fenced before the first write, recovered before any new work. */
+    if (conn->dev != NULL)
+        keel_blockdev_set_fence(conn->dev, keel_lease_fence(s->lease));
+    if (conn->fs != NULL)
+        keel_fs_set_fence(conn->fs, keel_lease_fence(s->lease));
+    s->conns[s->nconns++] = *conn;
+    if (keel_spm_check(s, err) != 0 ||
+        keel_journal_open(sd, keel_lease_lver(s->lease), s->host_id, &j,
+                          err) != 0 ||
+        keel_journal_recover(j, rep != NULL ? rep : &r, err) != 0) {
+        keel_journal_close(j);
+        return keel_error_prefix(err, "storage domain %s", uuid);
+    }
+    keel_journal_attach(j);
+    s->sds[s->nsds] = sd;
+    s->journals[s->nsds++] = j;
+    return 0;
+}
+
+void keel_spm_remove_domain(struct keel_spm *s, const char *sd_uuid)
+{
+    for (size_t i = 1; i < s->nsds; i++) {
+        if (strcmp(keel_sd_info(s->sds[i])->uuid, sd_uuid) != 0)
+            continue;
+        keel_journal_close(s->journals[i]);
+        memmove(&s->sds[i], &s->sds[i + 1], (s->nsds - i - 1) * sizeof(*s->sds));
+        memmove(&s->journals[i], &s->journals[i + 1],
+                (s->nsds - i - 1) * sizeof(*s->journals));
+        s->nsds--;
+        return;
+    }
 }
 
 int keel_spm_stop(struct keel_spm *s, struct keel_error *err)

@@ -52,10 +52,23 @@ int keel_spm_start(const struct keel_spm_config *c, struct keel_spm **ret,
                    struct keel_journal_report *rep, struct keel_error *err);
 
 uint64_t keel_spm_lver(const struct keel_spm *s);
+/* The SDM lease's fence, for another connection the SPM writes through. */
+struct keel_fence;
+struct keel_fence *keel_spm_fence(struct keel_spm *s);
 /* 0 while the SPM may write; KEEL_E_FENCED once its lease is ending or lost. */
 int keel_spm_check(struct keel_spm *s, struct keel_error *err);
 /* The journal of domain sd_uuid (for pool changes), or NULL. */
 struct keel_journal *keel_spm_journal(struct keel_spm *s, const char *sd_uuid);
+
+/*
+ * A domain activated while this host is SPM: conn fenced (it stays fenced
+ * until the SPM stops), its journal recovered and installed.  sd must
+ * stay open while it is a domain of s.
+ */
+int keel_spm_add_domain(struct keel_spm *s, struct keel_sd *sd, const struct keel_spm_conn *conn,
+                        struct keel_journal_report *rep, struct keel_error *err);
+/* A domain deactivated or detached: its journal closed (not the master). */
+void keel_spm_remove_domain(struct keel_spm *s, const char *sd_uuid);
 
 /* Stop being SPM and free s. */
 int keel_spm_stop(struct keel_spm *s, struct keel_error *err);

@@ -167,6 +167,34 @@ int keel_sd_journal_open(struct keel_sd *sd, uint64_t size, struct keel_sd_regio
     return 0;
 }
 
+int keel_sd_lock_area_open(struct keel_sd *sd, const char *name, struct keel_sd_region *r,
+                           struct keel_error *err)
+{
+    memset(r, 0, sizeof(*r));
+    if (strcmp(name, "ids") != 0 && strcmp(name, "leases") != 0)
+        return keel_error_set(err, KEEL_E_INVAL, 0, "\"%s\" is not a lock area", name);
+    if (sd->block) {
+        struct keel_sd_area a;
+
+        if (keel_sd_lv_area(sd->vg, name, true, &a, err) != 0)
+            return keel_error_prefix(err, "storage domain %s", sd->info.uuid);
+        r->dev = a.dev;
+        r->offset = a.offset;
+        r->size = a.size;
+    } else {
+        char path[128];
+        struct keel_sd_file_view v;
+
+        snprintf(path, sizeof(path), "%s/dom_md/%s", sd->root, name);
+        if (keel_sd_view_open(sd->fs, path, KEEL_O_RDWR | KEEL_O_SYNC, 0, &v, err) != 0)
+            return keel_error_prefix(err, "storage domain %s", sd->info.uuid);
+        r->dev = v.area.dev;
+        r->file = v.file;
+        r->size = v.area.size;
+    }
+    return 0;
+}
+
 void keel_sd_region_close(struct keel_sd_region *r)
 {
     if (r->file != NULL) {

@@ -193,6 +193,14 @@ struct keel_sd_region {
 int keel_sd_journal_open(struct keel_sd *sd, uint64_t size, struct keel_sd_region *r,
                          struct keel_error *err);
 void keel_sd_region_close(struct keel_sd_region *r);
+/*
+ * The sanlock area "ids" (the lockspace) or "leases" (SDM at 1 x
+ * alignment, volume leases) as a region: the whole LV on block domains,
+ * dom_md/<name> opened O_SYNC on file domains.  Close with
+ * keel_sd_region_close().
+ */
+int keel_sd_lock_area_open(struct keel_sd *sd, const char *name, struct keel_sd_region *r,
+                           struct keel_error *err);
 
 /* Domain UUIDs under a file system's root (dirs holding dom_md/metadata). */
 int keel_sd_list_file(struct keel_fs *fs, char ***uuids, size_t *n, struct keel_error *err);

@@ -175,7 +175,7 @@ START_TEST(host_ids)
     }
 
     /* Release frees the id. */
-    ck_assert_int_eq(keel_delta_release(c, &err), 0);
+    ck_assert_msg(keel_delta_release(c, &err) == 0, "%s", err.msg);
     expect_field(file, 2, "timestamp", "0");
     keel_delta_free(a);
     keel_delta_free(b);

@@ -25,6 +25,7 @@
 #include "common/monotime.h"
 #include "common/uuid.h"
 #include "common/strutil.h"
+#include "functional/keeld_lab.h"
 #include "functional/lvm_judge.h"
 #include "harness/certs.h"
 #include "harness/lab.h"
@@ -36,170 +37,6 @@
 
 #define GiB (UINT64_C(1) << 30)
 #define MiB (UINT64_C(1) << 20)
-
-struct keeld {
-    pid_t pid;
-    unsigned port;
-    char *state;
-};
-
-static char *tmp;
-static struct keel_lab_certs certs;
-static struct keel_lab_tgtd *tgtd;
-static struct keel_lab_nfs *nfs;
-static struct keeld hosts[2];
-static struct keel_tls_ctx *client_tls;
-
-static void keeld_start(struct keeld *k, unsigned id)
-{
-    char *exe = keel_strdup_printf("%s/hsm/keeld", getenv("KEEL_BUILD_ROOT"));
-    char *pf, idbuf[16];
-    uint64_t deadline = keel_now_ns() + 20 * KEEL_NS_PER_S;
-
-    k->state = keel_strdup_printf("%s/host%u", tmp, id);
-    pf = keel_strdup_printf("%s/host%u.port", tmp, id);
-    snprintf(idbuf, sizeof(idbuf), "%u", id);
-    unlink(pf);
-    k->pid = fork();
-    ck_assert_int_ge(k->pid, 0);
-    if (k->pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
-        execl(exe, "keeld", "--host-id", idbuf, "--state-dir", k->state, "--ca", certs.ca,
-              "--cert", certs.server_cert, "--key", certs.server_key, "--listen", "127.0.0.1",
-              "--port", "0", "--port-file", pf, "--monitor-interval", "500", "--io-timeout",
-              "3000", (char *)NULL);
-        _exit(127);
-    }
-    for (;;) {
-        FILE *f = fopen(pf, "r");
-
-        if (f != NULL && fscanf(f, "%u", &k->port) == 1) {
-            fclose(f);
-            break;
-        }
-        if (f != NULL)
-            fclose(f);
-        ck_assert_msg(keel_now_ns() < deadline, "keeld %u did not start", id);
-        ck_assert_msg(waitpid(k->pid, NULL, WNOHANG) == 0, "keeld %u exited", id);
-        keel_sleep_ms(50);
-    }
-    free(pf);
-    free(exe);
-}
-
-static void keeld_stop(struct keeld *k)
-{
-    int status = 0;
-
-    if (k->pid <= 0)
-        return;
-    kill(k->pid, SIGTERM);
-    waitpid(k->pid, &status, 0);
-    k->pid = 0;
-    free(k->state);
-    k->state = NULL;
-}
-
-static void setup(void)
-{
-    struct keel_error err = KEEL_ERROR_INIT;
-    struct keel_tls_config tc;
-    uint64_t sizes[] = { 12 * GiB, 12 * GiB };
-
-    signal(SIGPIPE, SIG_IGN);
-    tmp = keel_lab_tmpdir("keeld", &err);
-    ck_assert_msg(tmp != NULL, "%s", err.msg);
-    ck_assert_msg(keel_lab_certs_make(tmp, &certs, &err) == 0, "%s", err.msg);
-    ck_assert_msg(keel_lab_tgtd_start(&tgtd, &err) == 0 &&
-                  keel_lab_tgtd_add_target(tgtd, "keeld", sizes, 2, NULL, NULL, &err) == 0,
-                  "%s", err.msg);
-    ck_assert_msg(keel_lab_nfs_start(&nfs, &err) == 0, "%s", err.msg);
-    keeld_start(&hosts[0], 1);
-    keeld_start(&hosts[1], 2);
-    tc = (struct keel_tls_config){ .ca = certs.ca, .cert = certs.client_cert,
-                                   .key = certs.client_key };
-    ck_assert_msg(keel_tls_client_new(&tc, &client_tls, &err) == 0, "%s", err.msg);
-}
-
-static void teardown(void)
-{
-    keeld_stop(&hosts[0]);
-    keeld_stop(&hosts[1]);
-    keel_tls_ctx_free(client_tls);
-    keel_lab_nfs_stop(nfs);
-    keel_lab_tgtd_stop(tgtd);
-    keel_lab_tmpdir_remove(tmp);
-}
-
-static struct keel_client *connect_host(int i)
-{
-    struct keel_error err = KEEL_ERROR_INIT;
-    struct keel_client *c = NULL;
-
-    ck_assert_msg(keel_client_connect("127.0.0.1", hosts[i].port, client_tls, 10000, &c,
-                                      &err) == 0, "%s", err.msg);
-    return c;
-}
-
-/* Call and expect success; returns the result (caller decrefs). */
-static json_t *call_ok(struct keel_client *c, const char *method, const char *params_fmt, ...)
-{
-    struct keel_error err = KEEL_ERROR_INIT;
-    json_t *params = NULL, *result = NULL;
-    json_error_t je;
-    va_list ap;
-
-    if (params_fmt != NULL) {
-        va_start(ap, params_fmt);
-        params = json_vpack_ex(&je, 0, params_fmt, ap);
-        va_end(ap);
-        ck_assert_msg(params != NULL, "%s", je.text);
-    }
-    ck_assert_msg(keel_client_call(c, method, params, &result, &err) == 0, "%s: %s", method,
-                  err.msg);
-    json_decref(params);
-    return result;
-}
-
-/* Call and expect a JSON-RPC error with this code; returns the message. */
-static char *call_fails(struct keel_client *c, int code, const char *method, json_t *params)
-{
-    struct keel_error err = KEEL_ERROR_INIT;
-    json_t *result = NULL;
-
-    ck_assert_msg(keel_client_call(c, method, params, &result, &err) == -1, "%s succeeded",
-                  method);
-    json_decref(params);
-    ck_assert_msg(keel_client_last_code(c) == code, "%s: code %d, want %d (%s)", method,
-                  keel_client_last_code(c), code, err.msg);
-    return strdup(err.msg);
-}
-
-/* How many storage servers keeld has connected. */
-static size_t connections_of(struct keel_client *c)
-{
-    json_t *r = call_ok(c, "StorageServer.list", NULL);
-    size_t n = json_array_size(json_object_get(r, "connections"));
-
-    json_decref(r);
-    return n;
-}
-
-/*
- * Restart keeld i (SIGTERM, start again on its state dir): a new client to
- * it, which must have connected nconns storage servers by itself.
- */
-static struct keel_client *restart_host(int i, struct keel_client *old, size_t nconns)
-{
-    struct keel_client *c;
-
-    keel_client_close(old);
-    keeld_stop(&hosts[i]);
-    keeld_start(&hosts[i], (unsigned)i + 1);
-    c = connect_host(i);
-    ck_assert_uint_eq(connections_of(c), nconns);
-    return c;
-}
 
 START_TEST(tls_only_with_the_ca)
 {
@@ -218,25 +55,25 @@ START_TEST(tls_only_with_the_ca)
     keel_client_close(c);
 
     /* No client certificate: the handshake or the first call fails. */
-    tc = (struct keel_tls_config){ .ca = certs.ca };
+    tc = (struct keel_tls_config){ .ca = kl_certs.ca };
     ck_assert_msg(keel_tls_client_new(&tc, &nocert, &err) == 0, "%s", err.msg);
     c = NULL;
-    if (keel_client_connect("127.0.0.1", hosts[0].port, nocert, 10000, &c, &err) == 0) {
+    if (keel_client_connect("127.0.0.1", kl_hosts[0].port, nocert, 10000, &c, &err) == 0) {
         ck_assert_int_eq(keel_client_call(c, "Host.ping", NULL, &res, &err), -1);
         keel_client_close(c);
     }
     /* A certificate from another CA: refused the same way. */
-    tc = (struct keel_tls_config){ .ca = certs.ca, .cert = certs.other_client_cert,
-                                   .key = certs.other_client_key };
+    tc = (struct keel_tls_config){ .ca = kl_certs.ca, .cert = kl_certs.other_client_cert,
+                                   .key = kl_certs.other_client_key };
     ck_assert_msg(keel_tls_client_new(&tc, &other, &err) == 0, "%s", err.msg);
     c = NULL;
-    if (keel_client_connect("127.0.0.1", hosts[0].port, other, 10000, &c, &err) == 0) {
+    if (keel_client_connect("127.0.0.1", kl_hosts[0].port, other, 10000, &c, &err) == 0) {
         ck_assert_int_eq(keel_client_call(c, "Host.ping", NULL, &res, &err), -1);
         keel_client_close(c);
     }
     /* Clear text to a TLS keeld: no answer that parses, keeld unharmed. */
     c = NULL;
-    if (keel_client_connect("127.0.0.1", hosts[0].port, NULL, 10000, &c, &err) == 0) {
+    if (keel_client_connect("127.0.0.1", kl_hosts[0].port, NULL, 10000, &c, &err) == 0) {
         keel_client_set_timeout(c, 3000);
         ck_assert_int_eq(keel_client_call(c, "Host.ping", NULL, &res, &err), -1);
         keel_client_close(c);
@@ -248,25 +85,6 @@ START_TEST(tls_only_with_the_ca)
     keel_client_close(c);
 }
 END_TEST
-
-static void connect_storage(struct keel_client *c)
-{
-    char target[KEEL_URL_MAX];
-    json_t *r;
-    size_t i;
-    json_t *v;
-
-    snprintf(target, sizeof(target), "%s/%s", keel_lab_tgtd_portal_url(tgtd),
-             keel_lab_tgtd_iqn(tgtd, 0));
-    r = call_ok(c, "StorageServer.connect", "{s:[{s:s, s:s, s:s}, {s:s, s:s, s:s}]}",
-                "connections", "id", "nfs1", "type", "nfs", "url", keel_lab_nfs_url(nfs), "id",
-                "iscsi1", "type", "iscsi", "url", target);
-    json_array_foreach(json_object_get(r, "connections"), i, v)
-        ck_assert_msg(json_integer_value(json_object_get(v, "status")) == 0, "%s: %s",
-                      json_string_value(json_object_get(v, "id")),
-                      json_string_value(json_object_get(v, "message")));
-    json_decref(r);
-}
 
 START_TEST(two_hosts_domains_and_volumes)
 {
@@ -293,7 +111,7 @@ START_TEST(two_hosts_domains_and_volumes)
 
     /* A CHAP secret that would break the URL is refused, and never shown. */
     r = call_ok(h1, "StorageServer.connect", "{s:[{s:s, s:s, s:s, s:s, s:s}]}", "connections",
-                "id", "chap", "type", "iscsi", "url", keel_lab_tgtd_portal_url(tgtd), "user",
+                "id", "chap", "type", "iscsi", "url", keel_lab_tgtd_portal_url(kl_tgtd), "user",
                 "u", "password", "sec/ret@x");
     v = json_array_get(json_object_get(r, "connections"), 0);
     ck_assert_int_eq(json_integer_value(json_object_get(v, "status")), KEEL_E_INVAL);
@@ -321,7 +139,7 @@ START_TEST(two_hosts_domains_and_volumes)
     ck_assert_str_eq(json_string_value(json_object_get(r, "type")), "NFS");
     /* REMOTE_PATH as oVirt writes it: the export, not the connection's name. */
     {
-        char *want = keel_strdup_printf("127.0.0.1:%s", keel_lab_nfs_export_dir(nfs));
+        char *want = keel_strdup_printf("127.0.0.1:%s", keel_lab_nfs_export_dir(kl_nfs));
 
         ck_assert_str_eq(json_string_value(json_object_get(r, "remote_path")), want);
         free(want);
@@ -402,8 +220,8 @@ START_TEST(two_hosts_domains_and_volumes)
     /* lvm2 judges what keeld wrote. */
     {
         struct lvm_judge j = { 0 };
-        const char *files[] = { keel_lab_tgtd_lun_path(tgtd, 0, 1),
-                                keel_lab_tgtd_lun_path(tgtd, 0, 2) };
+        const char *files[] = { keel_lab_tgtd_lun_path(kl_tgtd, 0, 1),
+                                keel_lab_tgtd_lun_path(kl_tgtd, 0, 2) };
         const char *argv[] = { "lvs", "--noheadings", "-o", "lv_name,lv_tags", blk_sd, NULL };
         const char *segs[] = { "lvs", "--noheadings", "-o", "devices", blk_sd + 0, NULL };
         char *out = NULL, *want, sel[128];
@@ -491,11 +309,11 @@ START_TEST(two_hosts_domains_and_volumes)
      * A server that is down while keeld starts is not connected then, but
      * stays in the state dir and is connected at the next start.
      */
-    ck_assert_msg(keel_lab_nfs_signal(nfs, SIGSTOP, &err) == 0, "%s", err.msg);
+    ck_assert_msg(keel_lab_nfs_signal(kl_nfs, SIGSTOP, &err) == 0, "%s", err.msg);
     keel_client_close(h2);
-    keeld_stop(&hosts[1]);
-    keeld_start(&hosts[1], 2);
-    ck_assert_msg(keel_lab_nfs_signal(nfs, SIGCONT, &err) == 0, "%s", err.msg);
+    keeld_stop(&kl_hosts[1]);
+    keeld_start(&kl_hosts[1], 2);
+    ck_assert_msg(keel_lab_nfs_signal(kl_nfs, SIGCONT, &err) == 0, "%s", err.msg);
     h2 = connect_host(1);
     ck_assert_int_eq(connections_of(h2), 1);
     h2 = restart_host(1, h2, 2);
@@ -507,12 +325,12 @@ START_TEST(two_hosts_domains_and_volumes)
     /* keel-rpc, the command-line client: a result on stdout, an error as JSON, exit 1. */
     {
         char *exe = keel_strdup_printf("%s/hsm/keel-rpc", getenv("KEEL_BUILD_ROOT"));
-        char *addr = keel_strdup_printf("127.0.0.1:%u", hosts[1].port);
+        char *addr = keel_strdup_printf("127.0.0.1:%u", kl_hosts[1].port);
         char *params = keel_strdup_printf("{\"sd\":\"%s\"}", blk_sd);
-        const char *ok[] = { exe, "--ca", certs.ca, "--cert", certs.client_cert, "--key",
-                             certs.client_key, addr, "StorageDomain.getInfo", params, NULL };
-        const char *bad[] = { exe, "--ca", certs.ca, "--cert", certs.client_cert, "--key",
-                              certs.client_key, addr, "Volume.explode", NULL };
+        const char *ok[] = { exe, "--ca", kl_certs.ca, "--cert", kl_certs.client_cert, "--key",
+                             kl_certs.client_key, addr, "StorageDomain.getInfo", params, NULL };
+        const char *bad[] = { exe, "--ca", kl_certs.ca, "--cert", kl_certs.client_cert, "--key",
+                              kl_certs.client_key, addr, "Volume.explode", NULL };
         char *out = NULL, *errout = NULL;
         int status = -1;
 
@@ -544,7 +362,7 @@ END_TEST
 START_TEST(a_damaged_domain_is_named)
 {
     struct keel_client *h1 = connect_host(0), *h2 = connect_host(1);
-    char *dir = keel_strdup_printf("%s/posix", tmp), *url = keel_strdup_printf("file://%s", dir);
+    char *dir = keel_strdup_printf("%s/posix", kl_tmp), *url = keel_strdup_printf("file://%s", dir);
     char sd[KEEL_UUID_LEN + 1], *path, *msg;
     json_t *r;
     FILE *f;
@@ -631,12 +449,12 @@ START_TEST(monitor_reports_a_stalled_domain)
     json_decref(r);
 
     /* The NFS server stalls: the domain becomes invalid, then valid again. */
-    ck_assert_msg(keel_lab_nfs_signal(nfs, SIGSTOP, &err) == 0, "%s", err.msg);
+    ck_assert_msg(keel_lab_nfs_signal(kl_nfs, SIGSTOP, &err) == 0, "%s", err.msg);
     deadline = keel_now_ns() + 30 * KEEL_NS_PER_S;
     while (e.invalid == 0 && keel_now_ns() < deadline)
         if (keel_client_read(ev, 500, &m, &err) == 0)
             json_decref(m);
-    ck_assert_msg(keel_lab_nfs_signal(nfs, SIGCONT, &err) == 0, "%s", err.msg);
+    ck_assert_msg(keel_lab_nfs_signal(kl_nfs, SIGCONT, &err) == 0, "%s", err.msg);
     ck_assert_msg(e.invalid > 0, "no Domain.state invalid event");
     deadline = keel_now_ns() + 60 * KEEL_NS_PER_S;
     while (e.valid == 0 && keel_now_ns() < deadline)
@@ -762,7 +580,7 @@ START_TEST(ten_thousand_bad_messages)
                          KEEL_RPC_METHOD_NOT_FOUND);
         json_decref(m);
     }
-    ck_assert_int_eq(waitpid(hosts[0].pid, NULL, WNOHANG), 0);
+    ck_assert_int_eq(waitpid(kl_hosts[0].pid, NULL, WNOHANG), 0);
     /* A line over 4 MiB gets a parse error; the connection goes on. */
     {
         size_t big = KEEL_RPC_MAX_LINE + 10;
@@ -795,7 +613,7 @@ int main(void)
     keel_lab_require("ganesha.nfsd");
     keel_lab_require("lvs");
     tcase_set_timeout(tc, 300);
-    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_checked_fixture(tc, keeld_lab_setup, keeld_lab_teardown);
     tcase_add_test(tc, tls_only_with_the_ca);
     tcase_add_test(tc, two_hosts_domains_and_volumes);
     tcase_add_test(tc, a_damaged_domain_is_named);

@@ -66,8 +66,10 @@ static struct keel_sd *open_sd(const char *uuid)
     return sd;
 }
 
-static struct keel_sd *resolve(void *opaque, const char *uuid, struct keel_error *err)
+static struct keel_sd *resolve(void *opaque, struct keel_fence *fence, const char *uuid,
+                               struct keel_error *err)
 {
+    (void)fence; /* no SPM here */
     (void)opaque, (void)err;
     return open_sd(uuid);
 }
