@@ -28,6 +28,7 @@
 #include "hsm/api_gen.h"
 #include "hsm/hsm.h"
 #include "hsm/rpc.h"
+#include "hsm/jobs.h"
 #include "hsm/pool.h"
 #include "hsm/storage.h"
 #include "hsm/tls.h"
@@ -56,6 +57,7 @@ struct keel_hsm {
     struct keel_hsm_conn *conns;
     struct keel_hsm_storage *storage;
     struct keel_hsm_pool *pool;
+    struct keel_hsm_jobs *jobs;
     /* the log ring */
     pthread_mutex_t log_lock;
     char *ring[LOG_RING];
@@ -106,6 +108,11 @@ const struct keel_hsm_config *keel_hsm_cfg(const struct keel_hsm *h)
 const struct keel_io_opts *keel_hsm_io_opts(const struct keel_hsm *h)
 {
     return &h->io;
+}
+
+struct keel_hsm_jobs *keel_hsm_jobs(struct keel_hsm *h)
+{
+    return h->jobs;
 }
 
 struct keel_hsm_pool *keel_hsm_pool(struct keel_hsm *h)
@@ -373,7 +380,7 @@ int keel_hsm_new(const struct keel_hsm_config *c, struct keel_hsm **ret, struct 
         goto fail;
     }
     if (listen_on(h, err) != 0 || keel_hsm_storage_new(h, &h->storage, err) != 0 ||
-        keel_hsm_pool_new(h, &h->pool, err) != 0)
+        keel_hsm_pool_new(h, &h->pool, err) != 0 || keel_hsm_jobs_new(h, &h->jobs, err) != 0)
         goto fail;
     keel_log(KEEL_LOG_INFO, MOD, "host %u listening on %s:%u (%s)", c->host_id, h->cfg.listen,
              h->port, c->tls ? "tls" : "insecure loopback");
@@ -446,7 +453,12 @@ void keel_hsm_free(struct keel_hsm *h)
     if (h == NULL)
         return;
     reap(h, true);
-    /* The SPM lease released and the lockspaces left before their connections go. */
+    /*
+     * Jobs cancelled and ended first (they pin the pool's lockspaces), then
+     * the SPM lease released and the lockspaces left before their
+     * connections go.
+     */
+    keel_hsm_jobs_free(h->jobs);
     keel_hsm_pool_free(h->pool);
     keel_hsm_storage_free(h->storage);
     if (h->lfd >= 0)

@@ -54,8 +54,9 @@ void keel_hsm_dom_forget(struct keel_hsm *h, struct keel_hsm_dom *d);
 
 /*
  * 0 when this host may change d's shared metadata (volumes, LVM, domain
- * metadata): the domain belongs to no pool.  In a pool only its SPM may,
- * and SPM verbs come next: KEEL_E_PERM names the pool.
+ * metadata) through the domain cache: the domain belongs to no pool.  In
+ * a pool only its SPM may, through its own connections
+ * (keel_hsm_writer_get, pool.h): KEEL_E_PERM names the pool.
  */
 int keel_hsm_dom_may_change(struct keel_hsm_dom *d, struct keel_error *err);
 

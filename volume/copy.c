@@ -701,3 +701,21 @@ int keel_copy_layer_to_qcow2(const struct keel_copy_layer *layer, const char *ba
 {
     return copy_qcow2(layer, 1, true, backing_file, backing_format, dst, opts, stats, err);
 }
+
+int keel_copy_compare(const struct keel_copy_layer *a, size_t na, const struct keel_copy_layer *b,
+                      size_t nb, uint64_t size, struct keel_error *err)
+{
+    struct chain ca, cb;
+    int rc;
+
+    if (chain_open(&ca, a, na, err) != 0)
+        return -1;
+    if (chain_open(&cb, b, nb, err) != 0) {
+        chain_close(&ca);
+        return -1;
+    }
+    rc = verify(&ca, &cb, size, 1 << 20, err);
+    chain_close(&cb);
+    chain_close(&ca);
+    return rc;
+}

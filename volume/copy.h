@@ -103,4 +103,13 @@ int keel_copy_layer_to_qcow2(const struct keel_copy_layer *layer, const char *ba
 int keel_copy_measure_layer_qcow2(const struct keel_copy_layer *layer, uint64_t *bytes,
                                   struct keel_error *err);
 
+/*
+ * Compare the guest bytes [0, size) of two chains (each top first), read
+ * through the same resolution as a copy: 0 when equal, KEEL_E_CORRUPT
+ * naming the first differing offset.  How a chain-preserving copy is
+ * verified: the destination chain up to a layer against the source's.
+ */
+int keel_copy_compare(const struct keel_copy_layer *a, size_t na, const struct keel_copy_layer *b,
+                      size_t nb, uint64_t size, struct keel_error *err);
+
 #endif /* KEEL_VOLUME_COPY_H */

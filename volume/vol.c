@@ -166,7 +166,11 @@ static int check_create(struct keel_sd *sd, const struct keel_vol_create *c,
         if (!p->has_md)
             return keel_error_set(err, KEEL_E_NOENT, 0, "parent volume %s has no metadata",
                                   c->parent);
-        if (p->status != KEEL_VOL_OK)
+        /*
+         * A copy's destination chain is made ILLEGAL, base first, and each
+         * volume becomes LEGAL when copied: an ILLEGAL child may sit on it.
+         */
+        if (p->status != KEEL_VOL_OK && !(c->illegal && p->status == KEEL_VOL_STATUS_ILLEGAL))
             return keel_error_set(err, KEEL_E_INVAL, 0, "parent volume %s is not LEGAL",
                                   c->parent);
         if (strcmp(p->image, c->image) != 0 && p->md.role != KEEL_VOL_SHARED)

@@ -57,7 +57,8 @@ struct keel_vol_create {
     const char *description;        /* NULL: "" */
     const char *disktype;           /* NULL: "DATA" */
     uint64_t initial_size;          /* block sparse qcow2: LV size hint; 0: VDSM's default */
-    bool illegal;                   /* leave it ILLEGAL (a copy target, made LEGAL later) */
+    bool illegal;                   /* leave it ILLEGAL (a copy target, made LEGAL later);
+                                       its parent may be ILLEGAL too (a copy target) */
     bool shared;                    /* a template volume (VOLTYPE=SHARED) */
 };
 
