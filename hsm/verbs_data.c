@@ -1,6 +1,6 @@
 /*
  * keeld's data jobs and Job.* methods (api.json): Data.copy over the copy
- * engine (volume/copy.h), Data.measure.
+ * engine (volume/copy.h), Data.zero, Data.measure.
  *
  * A copy job, on connections of its own (keel_hsm_own) to both domains:
  *
@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cleanup.h"
 #include "common/log.h"
 #include "common/strutil.h"
 #include "hsm/api_gen.h"
@@ -31,6 +32,7 @@
 #include "volume/vol.h"
 
 #define MOD "hsm.data"
+#define MiB (UINT64_C(1) << 20)
 
 /* The source chain's layers, base first, up to `top`, opened on sd. */
 struct layers {
@@ -90,6 +92,57 @@ static void top_first(const struct keel_copy_layer *base_first, size_t n,
 {
     for (size_t i = 0; i < n; i++)
         out[i] = base_first[n - 1 - i];
+}
+
+/* ---- volume leases ---- */
+
+/*
+ * With delta (the domain is in a pool): take volume vol's lease and gate
+ * every write of own's connections with its fence.  Without: nothing
+ * (a domain in no pool has no lockspace).
+ */
+static int lease_take(struct keel_delta *delta, struct keel_hsm_own *own, const char *sd,
+                      const char *vol, struct keel_vol_payload *lp, struct keel_lease **lease,
+                      struct keel_error *err)
+{
+    *lease = NULL;
+    if (delta == NULL)
+        return 0;
+    if (keel_vol_lease_open(own->sd, vol, lp, err) != 0 ||
+        keel_lease_acquire(delta, lp->dev, lp->offset, sd, vol, lease, err) != 0)
+        return -1;
+    keel_hsm_own_fence(own, keel_lease_fence(*lease));
+    return 0;
+}
+
+static void lease_drop(struct keel_hsm_job *j, struct keel_hsm_own *own,
+                       struct keel_vol_payload *lp, struct keel_lease *lease)
+{
+    if (lease != NULL) {
+        struct keel_error e2 = KEEL_ERROR_INIT;
+
+        keel_hsm_own_fence(own, NULL);
+        if (keel_lease_release(lease, &e2) != 0)
+            keel_log(KEEL_LOG_WARN, MOD, "job %s: %s", keel_hsm_job_id(j), e2.msg);
+    }
+    keel_vol_payload_close(lp);
+}
+
+/* The lockspace of a pool's domain (pinned: unpin when done); NULL for a domain in no pool. */
+static int lockspace_of(struct keel_hsm *h, struct keel_sd *sd, const char *sd_uuid,
+                        struct keel_delta **delta, bool *pinned, struct keel_error *err)
+{
+    const char *pool = keel_sd_info(sd)->pool_uuids;
+    struct keel_sd *lease_sd;
+
+    *delta = NULL;
+    *pinned = false;
+    if (pool == NULL || pool[0] == '\0')
+        return 0;
+    if (keel_hsm_pool_lockspace(h, sd_uuid, delta, &lease_sd, err) != 0)
+        return -1;
+    *pinned = true;
+    return 0;
 }
 
 /* ---- Data.copy ---- */
@@ -204,12 +257,8 @@ static int copy_volume(struct copy_job *c, const char *vol, size_t n, bool layer
     if (needed(chain, n, layer, qcow2, top->md.capacity, &need, err) != 0)
         return -1;
     /* The lease first: every write below, truncation included, is under its fence. */
-    if (c->delta != NULL) {
-        if (keel_vol_lease_open(c->dst.sd, vol, &lp, err) != 0 ||
-            keel_lease_acquire(c->delta, lp.dev, lp.offset, c->dst_sd, vol, &lease, err) != 0)
-            goto out;
-        keel_hsm_own_fence(&c->dst, keel_lease_fence(lease));
-    }
+    if (lease_take(c->delta, &c->dst, c->dst_sd, vol, &lp, &lease, err) != 0)
+        goto out;
     if (open_dst(c, &e, need, &d->p[k], &d->l[k], err) != 0)
         goto out;
     d->n++;
@@ -241,14 +290,7 @@ static int copy_volume(struct copy_job *c, const char *vol, size_t n, bool layer
                  "%" PRIu64 " zeroed, %" PRIu64 " skipped)", keel_hsm_job_id(c->job), c->src_sd,
                  top->uuid, c->dst_sd, vol, st.data, st.zeroed, st.skipped);
 out:
-    if (lease != NULL) {
-        struct keel_error e2 = KEEL_ERROR_INIT;
-
-        keel_hsm_own_fence(&c->dst, NULL);
-        if (keel_lease_release(lease, &e2) != 0)
-            keel_log(KEEL_LOG_WARN, MOD, "job %s: %s", keel_hsm_job_id(c->job), e2.msg);
-    }
-    keel_vol_payload_close(&lp);
+    lease_drop(c->job, &c->dst, &lp, lease);
     c->done += top->md.capacity;
     return rc == 0 ? 0 : keel_error_prefix(err, "copying %s to storage domain %s", top->uuid,
                                            c->dst_sd);
@@ -258,7 +300,6 @@ static int copy_run(struct keel_hsm_job *j, void *opaque, struct keel_error *err
 {
     struct copy_job *c = opaque;
     struct layers d = { 0 };
-    const char *pool;
     bool pinned = false;
     int rc = -1;
 
@@ -267,14 +308,8 @@ static int copy_run(struct keel_hsm_job *j, void *opaque, struct keel_error *err
         keel_hsm_own_open(c->h, c->dst_sd, 0, &c->dst, err) != 0 ||
         layers_open(c->src.sd, c->src_img, c->src_vol[0] ? c->src_vol : NULL, &c->s, err) != 0)
         goto out;
-    pool = keel_sd_info(c->dst.sd)->pool_uuids;
-    if (pool != NULL && pool[0] != '\0') {
-        struct keel_sd *lease_sd;
-
-        if (keel_hsm_pool_lockspace(c->h, c->dst_sd, &c->delta, &lease_sd, err) != 0)
-            goto out;
-        pinned = true;
-    }
+    if (lockspace_of(c->h, c->dst.sd, c->dst_sd, &c->delta, &pinned, err) != 0)
+        goto out;
     for (size_t i = 0; i < c->s.n; i++)
         c->total += c->collapse ? 0 : c->s.chain.vols[i].md.capacity;
     if (c->collapse) {
@@ -326,6 +361,85 @@ int keel_hsm_data_copy(struct keel_hsm_call *call, const struct keel_api_data_co
                      "dst_image", c->dst_img, "collapse", c->collapse, "dst_volume", c->dst_vol,
                      "verify", c->verify);
     if (keel_hsm_job_start(call->hsm, p->job, "copy", desc, copy_run, c, free, id, err) != 0)
+        return -1;
+    *result = json_pack("{s:s}", "job", id);
+    return 0;
+}
+
+/* ---- Data.zero ---- */
+
+struct zero_job {
+    struct keel_hsm *h;
+    char sd[KEEL_UUID_LEN + 1], vol[KEEL_UUID_LEN + 1];
+    bool discard;
+};
+
+#define ZERO_STEP (64 * MiB)
+
+static int zero_run(struct keel_hsm_job *j, void *opaque, struct keel_error *err)
+{
+    struct zero_job *z = opaque;
+    struct keel_hsm_own own = { 0 };
+    struct keel_vol_payload p = { 0 }, lp = { 0 };
+    struct keel_lease *lease = NULL;
+    struct keel_delta *delta = NULL;
+    bool pinned = false;
+    int rc = -1;
+
+    if (keel_hsm_own_open(z->h, z->sd, 0, &own, err) != 0)
+        return -1;
+    if (lockspace_of(z->h, own.sd, z->sd, &delta, &pinned, err) != 0 ||
+        lease_take(delta, &own, z->sd, z->vol, &lp, &lease, err) != 0)
+        goto out;
+    /* ILLEGAL before the first zero: a half-wiped volume is never LEGAL. */
+    if (keel_vol_set_legality(own.sd, z->vol, KEEL_VOL_ILLEGAL, err) != 0 ||
+        keel_vol_payload_open(own.sd, z->vol, &p, err) != 0)
+        goto out;
+    rc = 0;
+    for (uint64_t at = 0; rc == 0 && at < p.size; at += ZERO_STEP) {
+        uint64_t len = KEEL_MIN(ZERO_STEP, p.size - at);
+
+        if (__atomic_load_n(keel_hsm_job_cancel_flag(j), __ATOMIC_SEQ_CST))
+            rc = keel_error_set(err, KEEL_E_CANCELLED, 0, "zeroing %s cancelled at %" PRIu64
+                                " of %" PRIu64 " bytes", z->vol, at, p.size);
+        else
+            rc = keel_blockdev_write_zeroes(p.dev, p.offset + at, len, err);
+        if (rc == 0 && z->discard)
+            rc = keel_blockdev_discard(p.dev, p.offset + at, len, err);
+        if (rc == 0)
+            keel_hsm_job_progress(j, at + len, p.size);
+    }
+    if (rc == 0)
+        rc = keel_blockdev_flush(p.dev, err);
+    if (rc == 0)
+        keel_log(KEEL_LOG_INFO, MOD, "job %s: volume %s of storage domain %s zeroed (%" PRIu64
+                 " bytes)%s", keel_hsm_job_id(j), z->vol, z->sd, p.size,
+                 z->discard ? " and discarded" : "");
+out:
+    keel_vol_payload_close(&p);
+    lease_drop(j, &own, &lp, lease);
+    if (pinned)
+        keel_hsm_pool_unpin(z->h);
+    keel_hsm_own_close(&own);
+    return rc == 0 ? 0 : keel_error_prefix(err, "zeroing volume %s", z->vol);
+}
+
+int keel_hsm_data_zero(struct keel_hsm_call *call, const struct keel_api_data_zero_params *p,
+                       json_t **result, struct keel_error *err)
+{
+    struct zero_job *z = calloc(1, sizeof(*z));
+    char id[KEEL_UUID_LEN + 1];
+
+    if (z == NULL)
+        return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
+    z->h = call->hsm;
+    keel_strlcpy(z->sd, p->sd, sizeof(z->sd));
+    keel_strlcpy(z->vol, p->volume, sizeof(z->vol));
+    z->discard = p->has_discard && p->discard;
+    if (keel_hsm_job_start(call->hsm, p->job, "zero",
+                           json_pack("{s:s, s:s, s:b}", "sd", z->sd, "volume", z->vol,
+                                     "discard", z->discard),
+                           zero_run, z, free, id, err) != 0)
         return -1;
     *result = json_pack("{s:s}", "job", id);
     return 0;

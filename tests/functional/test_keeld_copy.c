@@ -13,7 +13,8 @@
  *   - a copy cancelled half-way ends cancelled, its destination ILLEGAL
  *     and deletable, the source untouched;
  *   - a copy during a tgtd restart either ends done with a destination
- *     equal to its source, or fails with the destination ILLEGAL.
+ *     equal to its source, or fails with the destination ILLEGAL;
+ *   - Data.zero wipes a volume: ILLEGAL, its LV all zeroes on the LUN.
  * Runs alone (not parallel): lease timing.
  */
 #include <check.h>
@@ -448,6 +449,42 @@ START_TEST(copy_jobs)
         expect_legality(h1, blk_sd, bigdst, "ILLEGAL");
     }
     fprintf(stderr, "copy during a tgtd restart: %s\n", e.state);
+
+    /* Wiped (host 2, under the volume's lease): ILLEGAL, zeroes on the LUN, then deleted. */
+    {
+        json_t *jr = NULL, *p = json_pack("{s:s, s:s}", "sd", blk_sd, "volume", bigdst);
+        uint64_t off, size;
+        FILE *f;
+
+        ck_assert_msg(keel_client_call(h2, "Data.zero", p, &jr, &err) == 0, "%s", err.msg);
+        json_decref(p);
+        memset(&e, 0, sizeof(e));
+        keel_strlcpy(e.job, json_string_value(json_object_get(jr, "job")), sizeof(e.job));
+        json_decref(jr);
+        for (uint64_t end = keel_now_ns() + 120 * KEEL_NS_PER_S; e.done == 0;) {
+            json_t *m = NULL;
+
+            ck_assert_msg(keel_now_ns() < end, "Data.zero did not end");
+            if (keel_client_read(ev, 200, &m, &err) == 0)
+                json_decref(m);
+        }
+        ck_assert_str_eq(e.state, "done");
+        expect_legality(h1, blk_sd, bigdst, "ILLEGAL");
+        lv_place(blk_sd, bigdst, &off, &size);
+        f = fopen(keel_lab_tgtd_lun_path(kl_tgtd, 0, 1), "rb");
+        ck_assert_ptr_nonnull(f);
+        ck_assert_int_eq(fseeko(f, (off_t)off, SEEK_SET), 0);
+        for (uint64_t at = 0; at < size; at += MiB) {
+            static unsigned char buf[MiB];
+
+            ck_assert_int_eq(fread(buf, 1, MiB, f), MiB);
+            for (size_t k = 0; k < MiB; k++)
+                ck_assert_msg(buf[k] == 0, "byte %llu of the wiped LV is %#x",
+                              (unsigned long long)(at + k), buf[k]);
+        }
+        fclose(f);
+        json_decref(call_ok(h1, "Volume.delete", "{s:s, s:s}", "sd", blk_sd, "volume", bigdst));
+    }
 
     json_decref(call_ok(h1, "StoragePool.spmStop", "{s:s}", "pool", POOL));
     keel_client_close(ev);
