@@ -12,6 +12,7 @@
 #include "common/strutil.h"
 #include "hsm/hsm.h"
 #include "hsm/jobs.h"
+#include "hsm/rpc.h"
 
 #define MOD "hsm.jobs"
 
@@ -111,10 +112,10 @@ static void *job_main(void *arg)
     j->err = err;
     j->ended = time(NULL);
     pthread_mutex_unlock(&js->lock);
-    keel_hsm_emit(js->h, "Job.done", json_pack("{s:s, s:s, s:s, s:i, s:s}", "job", j->id, "type",
+    keel_hsm_emit(js->h, "Job.done", json_pack("{s:s, s:s, s:s, s:i, s:o}", "job", j->id, "type",
                                               j->type, "state", state_names[st], "code",
                                               rc == 0 ? 0 : (int)err.code, "error",
-                                              rc == 0 ? "" : err.msg));
+                                              keel_rpc_string(rc == 0 ? "" : err.msg)));
     return NULL;
 }
 
@@ -210,7 +211,7 @@ static json_t *job_json(const struct keel_hsm_job *j)
         json_object_set_new(o, "ended", json_integer((json_int_t)j->ended));
     if (o != NULL && (j->state == FAILED || j->state == CANCELLED)) {
         json_object_set_new(o, "code", json_integer(j->err.code));
-        json_object_set_new(o, "error", json_string(j->err.msg));
+        json_object_set_new(o, "error", keel_rpc_string(j->err.msg));
     }
     return o;
 }

@@ -26,6 +26,7 @@
 #include "hsm/api_gen.h"
 #include "hsm/hsm.h"
 #include "hsm/pool.h"
+#include "hsm/rpc.h"
 #include "hsm/storage.h"
 #include "spm/lease.h"
 #include "spm/paxos.h"
@@ -312,8 +313,8 @@ static json_t *info_json(struct keel_hsm_pool *p, const struct keel_pool_info *i
     for (size_t k = 0; k < p->nmembers; k++)
         json_array_append_new(ls, json_pack("{s:s, s:b}", "sd", p->members[k]->sd, "valid",
                                             keel_delta_valid(p->members[k]->delta, NULL)));
-    return json_pack("{s:s, s:s, s:s, s:I, s:I, s:I, s:o, s:b, s:b, s:o}", "uuid", i->uuid,
-                     "name", i->name, "master", i->master, "master_version",
+    return json_pack("{s:s, s:o, s:s, s:I, s:I, s:I, s:o, s:b, s:b, s:o}", "uuid", i->uuid,
+                     "name", keel_rpc_string(i->name), "master", i->master, "master_version",
                      (json_int_t)i->master_version, "spm_id", (json_int_t)i->spm_id, "spm_lver",
                      (json_int_t)i->spm_lver, "domains", doms, "connected",
                      strcmp(p->uuid, i->uuid) == 0, "spm", p->spm != NULL &&

@@ -326,8 +326,7 @@ static json_t *envelope(void)
     return o;
 }
 
-/* s as a JSON string, each invalid UTF-8 byte replaced by U+FFFD. */
-static json_t *string_repaired(const char *s)
+json_t *keel_rpc_string(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     size_t len = strlen(s), i = 0;
@@ -393,7 +392,7 @@ json_t *keel_rpc_error_new(json_t *id, int code, const char *message, json_t *da
     if (o == NULL || e == NULL || message == NULL)
         goto fail;
     if (!set_new(e, "code", json_integer(code)) ||
-        !set_new(e, "message", string_repaired(message)) ||
+        !set_new(e, "message", keel_rpc_string(message)) ||
         (data != NULL && !set_ref(e, "data", data)))
         goto fail;
     if (!set_new(o, "id", id != NULL ? json_incref(id) : json_null()))

@@ -130,4 +130,11 @@ int keel_rpc_reader_feed(struct keel_rpc_reader *r, const void *buf, size_t n,
  */
 int keel_rpc_reader_next(struct keel_rpc_reader *r, const char **line, size_t *len);
 
+/*
+ * s as a JSON string (a new reference), each invalid UTF-8 byte replaced
+ * by U+FFFD: for text read from storage or the network, which jansson
+ * would refuse (and a json_pack with it would fail as a whole).
+ */
+json_t *keel_rpc_string(const char *s);
+
 #endif /* KEEL_HSM_RPC_H */

@@ -37,6 +37,7 @@
 #include "common/monotime.h"
 #include "common/strutil.h"
 #include "hsm/hsm.h"
+#include "hsm/rpc.h"
 #include "hsm/storage.h"
 #include "io/iscsi_inventory.h"
 #include "io/url.h"
@@ -768,16 +769,19 @@ json_t *keel_hsm_dom_info_json(struct keel_hsm_dom *d, struct keel_error *err)
                 json_array_append_new(luns, json_string(guid));
         }
     }
-    o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:s, s:s, s:i, s:I, s:I, s:I, s:b, s:s, s:o}",
-                  "uuid", i->uuid, "name", i->description ? i->description : "",
+    /* What the domain says of itself is text from storage: repaired, not refused. */
+    o = json_pack("{s:s, s:o, s:s, s:s, s:i, s:s, s:o, s:i, s:I, s:I, s:I, s:b, s:s, s:o}",
+                  "uuid", i->uuid, "name", keel_rpc_string(i->description ? i->description : ""),
                   "type", keel_sd_type_name(i->type), "class", keel_sd_class_name(i->klass),
                   "version", (int)i->version, "role", i->master ? "Master" : "Regular",
-                  "pool", i->pool_uuids ? i->pool_uuids : "", "block_size", (int)i->block_size,
+                  "pool", keel_rpc_string(i->pool_uuids ? i->pool_uuids : ""), "block_size",
+                  (int)i->block_size,
                   "alignment", (json_int_t)i->alignment, "capacity", (json_int_t)sp.capacity,
                   "free", (json_int_t)sp.free, "block", keel_sd_is_block(d->sd),
                   "connection", d->conn_id, "luns", luns);
     if (o != NULL)
-        json_object_set_new(o, "remote_path", json_string(i->remote_path ? i->remote_path : ""));
+        json_object_set_new(o, "remote_path",
+                            keel_rpc_string(i->remote_path ? i->remote_path : ""));
     if (o == NULL)
         keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
     return o;
@@ -822,8 +826,9 @@ static void check_dom(struct keel_hsm_storage *s, const char *uuid)
     if (was_valid != valid) {
         keel_log(valid ? KEEL_LOG_INFO : KEEL_LOG_WARN, MOD, "storage domain %s: %s%s%s", uuid,
                  valid ? "valid again" : "invalid", valid ? "" : ": ", valid ? "" : err.msg);
-        keel_hsm_emit(s->h, "Domain.state", json_pack("{s:s, s:b, s:s}", "sd", uuid, "valid",
-                                                      valid, "error", valid ? "" : err.msg));
+        keel_hsm_emit(s->h, "Domain.state",
+                      json_pack("{s:s, s:b, s:o}", "sd", uuid, "valid", valid, "error",
+                                keel_rpc_string(valid ? "" : err.msg)));
     }
 }
 
@@ -872,8 +877,9 @@ json_t *keel_hsm_storage_stats(struct keel_hsm *h)
 
     pthread_mutex_lock(&s->lock);
     for (struct dom_entry *e = s->doms; a != NULL && e != NULL; e = e->next)
-        json_array_append_new(a, json_pack("{s:s, s:b, s:s, s:I, s:I, s:I, s:I}", "sd",
-                                           e->d.uuid, "valid", e->d.valid, "error", e->d.error,
+        json_array_append_new(a, json_pack("{s:s, s:b, s:o, s:I, s:I, s:I, s:I}", "sd",
+                                           e->d.uuid, "valid", e->d.valid, "error",
+                                           keel_rpc_string(e->d.error),
                                            "capacity", (json_int_t)e->d.capacity, "free",
                                            (json_int_t)e->d.free_bytes, "delay_ms",
                                            (json_int_t)e->d.delay_ms, "checked_age_ms",
@@ -1114,8 +1120,8 @@ static json_t *domain_entry(const struct keel_sd *sd, const char *conn_id)
 {
     const struct keel_sd_info *in = keel_sd_info(sd);
 
-    return json_pack("{s:s, s:s, s:s, s:b, s:s}", "uuid", in->uuid, "name",
-                     in->description ? in->description : "", "type",
+    return json_pack("{s:s, s:o, s:s, s:b, s:s}", "uuid", in->uuid, "name",
+                     keel_rpc_string(in->description ? in->description : ""), "type",
                      keel_sd_type_name(in->type), "block", keel_sd_is_block(sd), "connection",
                      conn_id);
 }

@@ -10,6 +10,7 @@
 #include "hsm/api_gen.h"
 #include "hsm/hsm.h"
 #include "hsm/pool.h"
+#include "hsm/rpc.h"
 #include "hsm/storage.h"
 #include "volume/image.h"
 #include "volume/vol.h"
@@ -29,18 +30,20 @@ static const char *status_name(enum keel_vol_status s)
 
 static json_t *vol_json(const struct keel_vol_entry *e)
 {
-    json_t *o = json_pack("{s:s, s:s, s:s, s:s, s:I, s:I}", "uuid", e->uuid, "image", e->image,
-                          "status", status_name(e->status), "problem", e->problem, "size",
+    /* Text from storage (the problem names what was read, the description is the admin's). */
+    json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I}", "uuid", e->uuid, "image", e->image,
+                          "status", status_name(e->status), "problem", keel_rpc_string(e->problem),
+                          "size",
                           (json_int_t)e->size, "allocated", (json_int_t)e->allocated);
 
     if (o != NULL && e->has_md) {
-        json_object_set_new(o, "parent", json_string(e->md.parent));
+        json_object_set_new(o, "parent", keel_rpc_string(e->md.parent));
         json_object_set_new(o, "format", json_string(keel_vol_format_name(e->md.format)));
         json_object_set_new(o, "type", json_string(keel_vol_type_name(e->md.type)));
         json_object_set_new(o, "role", json_string(keel_vol_role_name(e->md.role)));
         json_object_set_new(o, "legality", json_string(keel_vol_legality_name(e->md.legality)));
         json_object_set_new(o, "capacity", json_integer((json_int_t)e->md.capacity));
-        json_object_set_new(o, "description", json_string(e->md.description));
+        json_object_set_new(o, "description", keel_rpc_string(e->md.description));
         json_object_set_new(o, "generation", json_integer(e->md.gen));
     }
     return o;

@@ -513,6 +513,20 @@ START_TEST(constructors)
 }
 END_TEST
 
+/* Text from storage becomes a JSON string even when it is not UTF-8. */
+START_TEST(string_repaired)
+{
+    json_t *ok = keel_rpc_string("dc-\xc3\xa9t\xc3\xa9"), *bad = keel_rpc_string("a\xff" "b\xc3");
+
+    ck_assert_ptr_nonnull(ok);
+    ck_assert_str_eq(json_string_value(ok), "dc-\xc3\xa9t\xc3\xa9");
+    ck_assert_ptr_nonnull(bad);
+    ck_assert_str_eq(json_string_value(bad), "a\xef\xbf\xbd" "b\xef\xbf\xbd");
+    json_decref(ok);
+    json_decref(bad);
+}
+END_TEST
+
 START_TEST(error_from)
 {
     struct keel_error err = KEEL_ERROR_INIT;
@@ -776,6 +790,7 @@ int main(void)
     tcase_add_test(tc, reply_refused);
     tcase_add_test(tc, constructors);
     tcase_add_test(tc, error_from);
+    tcase_add_test(tc, string_repaired);
     tcase_add_test(tc, reader_lines);
     tcase_add_test(tc, reader_long_lines);
     tcase_add_test(tc, reader_byte_by_byte);
