@@ -13,7 +13,8 @@
  *   1. A domain's keel_sd borrows its connection's fs or LUNs: a
  *      connection is closed only after every domain found on it was
  *      dropped from the cache, and a domain in use (refs > 0) keeps its
- *      connection (disconnect is refused with general.busy).
+ *      connection (disconnect is refused with general.busy); so does a
+ *      verb that uses its fs or a LUN directly (pins > 0: create, extend).
  *   2. What a domain says is re-read on every keel_hsm_dom_get: its
  *      metadata file (file domains), its VG when the seqno moved (block),
  *      so that a change another host made is seen.
@@ -56,6 +57,7 @@ struct sconn {
     size_t ndevs;
     struct keel_blockdev **devs;  /* iscsi: one per disk LUN, in target.luns order */
     const struct keel_iscsi_lun **dev_lun; /* what the target said of devs[i] (in target) */
+    unsigned pins;                /* verbs using its fs or LUNs directly (registry lock) */
     struct sconn *next;
 };
 
@@ -380,7 +382,7 @@ static int disconnect_one(struct keel_hsm_storage *s, const char *id, struct kee
         pthread_mutex_unlock(&s->lock);
         return keel_error_set(err, KEEL_E_NOENT, 0, "connection %s: not connected", id);
     }
-    if (drop_doms_of(s, c) != 0) {
+    if (c->pins > 0 || drop_doms_of(s, c) != 0) {
         pthread_mutex_unlock(&s->lock);
         return keel_error_set(err, KEEL_E_BUSY, 0, "connection %s: a domain on it is in use",
                               id);
@@ -1069,7 +1071,8 @@ out:
 }
 
 int keel_hsm_storage_fs(struct keel_hsm *h, const char *conn_id, struct keel_fs **ret,
-                        char *remote_path, size_t remote_cap, struct keel_error *err)
+                        char *remote_path, size_t remote_cap, struct keel_hsm_pin **pin,
+                        struct keel_error *err)
 {
     struct keel_hsm_storage *s = keel_hsm_storage(h);
     struct sconn *c;
@@ -1080,6 +1083,8 @@ int keel_hsm_storage_fs(struct keel_hsm *h, const char *conn_id, struct keel_fs 
         struct keel_url u;
 
         *ret = c->fs;
+        c->pins++;
+        *pin = (struct keel_hsm_pin *)c;
         /* c->url parsed when it was connected */
         if (keel_url_parse(c->url, &u, NULL) == 0)
             keel_url_remote_path(&u, remote_path, remote_cap);
@@ -1093,8 +1098,20 @@ int keel_hsm_storage_fs(struct keel_hsm *h, const char *conn_id, struct keel_fs 
     return 0;
 }
 
+void keel_hsm_storage_unpin(struct keel_hsm *h, struct keel_hsm_pin *pin)
+{
+    struct keel_hsm_storage *s = keel_hsm_storage(h);
+
+    if (pin == NULL)
+        return;
+    pthread_mutex_lock(&s->lock);
+    ((struct sconn *)pin)->pins--;
+    pthread_mutex_unlock(&s->lock);
+}
+
 int keel_hsm_storage_lun(struct keel_hsm *h, const char *lun, struct keel_blockdev **ret,
-                         char *devid, size_t devid_cap, struct keel_error *err)
+                         char *devid, size_t devid_cap, struct keel_hsm_pin **pin,
+                         struct keel_error *err)
 {
     struct keel_hsm_storage *s = keel_hsm_storage(h);
 
@@ -1105,6 +1122,8 @@ int keel_hsm_storage_lun(struct keel_hsm *h, const char *lun, struct keel_blockd
 
             if (strcmp(lun_id(l), lun) == 0 || strcmp(l->url, lun) == 0) {
                 *ret = c->devs[i];
+                c->pins++;
+                *pin = (struct keel_hsm_pin *)c;
                 keel_strlcpy(devid, lun_id(l), devid_cap);
                 pthread_mutex_unlock(&s->lock);
                 return 0;

@@ -97,13 +97,18 @@ json_t *keel_hsm_storage_devices(struct keel_hsm *h, const char *only);
 json_t *keel_hsm_storage_domains(struct keel_hsm *h);
 
 /*
- * The file system of a file connection (borrowed: valid while it is
- * connected) and its remote path as oVirt writes it (REMOTE_PATH).
+ * The file system of a file connection and its remote path as oVirt
+ * writes it (REMOTE_PATH); the connection is pinned (not disconnected)
+ * until keel_hsm_storage_unpin(*pin).
  */
+struct keel_hsm_pin;
 int keel_hsm_storage_fs(struct keel_hsm *h, const char *conn_id, struct keel_fs **ret,
-                        char *remote_path, size_t remote_cap, struct keel_error *err);
-/* A LUN by device id or URL (borrowed), and its device id. */
+                        char *remote_path, size_t remote_cap, struct keel_hsm_pin **pin,
+                        struct keel_error *err);
+/* A LUN by device id or URL, and its device id; its connection pinned the same way. */
 int keel_hsm_storage_lun(struct keel_hsm *h, const char *lun, struct keel_blockdev **ret,
-                         char *devid, size_t devid_cap, struct keel_error *err);
+                         char *devid, size_t devid_cap, struct keel_hsm_pin **pin,
+                         struct keel_error *err);
+void keel_hsm_storage_unpin(struct keel_hsm *h, struct keel_hsm_pin *pin);
 
 #endif /* KEEL_HSM_STORAGE_H */

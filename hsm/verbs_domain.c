@@ -42,31 +42,41 @@ int keel_hsm_storage_domain_create(struct keel_hsm_call *call,
                                                         : KEEL_SD_CLASS_BACKUP;
     if (c.type != KEEL_SD_TYPE_ISCSI) {
         struct keel_fs *fs;
+        struct keel_hsm_pin *pin = NULL;
         char remote[KEEL_URL_MAX] = "";
 
         if (p->connection == NULL || p->n_luns > 0)
             return keel_error_set(err, KEEL_E_INVAL, 0, "a %s domain is made on a connection "
                                   "(param connection), not on LUNs", p->type);
-        if (keel_hsm_storage_fs(call->hsm, p->connection, &fs, remote, sizeof(remote), err) != 0)
+        if (keel_hsm_storage_fs(call->hsm, p->connection, &fs, remote, sizeof(remote), &pin,
+                                err) != 0)
             return -1;
         c.remote_path = remote;
         rc = keel_sd_create_file(fs, &c, &sd, err);
+        if (rc == 0) {
+            keel_strlcpy(uuid, keel_sd_info(sd)->uuid, sizeof(uuid));
+            keel_sd_close(sd);
+        }
+        keel_hsm_storage_unpin(call->hsm, pin);
     } else {
         struct keel_blockdev **devs;
+        struct keel_hsm_pin **pins;
         char **guids;
 
         if (p->n_luns == 0 || p->connection != NULL)
             return keel_error_set(err, KEEL_E_INVAL, 0, "an iscsi domain is made on LUNs "
                                   "(param luns), not on a connection");
         devs = calloc(p->n_luns, sizeof(*devs));
+        pins = calloc(p->n_luns, sizeof(*pins));
         guids = calloc(p->n_luns + 1, sizeof(*guids));
-        rc = devs && guids ? 0 : keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
+        rc = devs && pins && guids ? 0 : keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
         for (size_t i = 0; rc == 0 && i < p->n_luns; i++) {
             guids[i] = calloc(1, 256);
             if (guids[i] == NULL)
                 rc = keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
             else
-                rc = keel_hsm_storage_lun(call->hsm, p->luns[i], &devs[i], guids[i], 256, err);
+                rc = keel_hsm_storage_lun(call->hsm, p->luns[i], &devs[i], guids[i], 256,
+                                          &pins[i], err);
             for (size_t k = 0; rc == 0 && k < i; k++)
                 if (devs[k] == devs[i])
                     rc = keel_error_set(err, KEEL_E_INVAL, 0, "LUN %s: named twice", p->luns[i]);
@@ -75,15 +85,20 @@ int keel_hsm_storage_domain_create(struct keel_hsm_call *call,
             c.pv_guids = (const char *const *)guids;
             rc = keel_sd_create_block(devs, p->n_luns, &c, &sd, err);
         }
+        if (rc == 0) {
+            keel_strlcpy(uuid, keel_sd_info(sd)->uuid, sizeof(uuid));
+            keel_sd_close(sd);
+        }
+        for (size_t i = 0; pins && i < p->n_luns; i++)
+            keel_hsm_storage_unpin(call->hsm, pins[i]);
         for (size_t i = 0; guids && i < p->n_luns; i++)
             free(guids[i]);
         free(guids);
+        free(pins);
         free(devs);
     }
     if (rc != 0)
         return -1;
-    keel_strlcpy(uuid, keel_sd_info(sd)->uuid, sizeof(uuid));
-    keel_sd_close(sd);
     keel_log(KEEL_LOG_INFO, MOD, "created storage domain %s (%s, \"%s\") for %s", uuid,
              p->type, p->name, call->peer);
     return info_result(call->hsm, uuid, result, err);
@@ -112,16 +127,21 @@ int keel_hsm_storage_domain_extend(struct keel_hsm_call *call,
 {
     struct keel_hsm_dom *d;
     struct keel_blockdev *dev;
+    struct keel_hsm_pin *pin = NULL;
     char guid[256];
     int rc;
 
-    if (keel_hsm_storage_lun(call->hsm, p->lun, &dev, guid, sizeof(guid), err) != 0 ||
-        keel_hsm_dom_get(call->hsm, p->sd, &d, err) != 0)
+    if (keel_hsm_storage_lun(call->hsm, p->lun, &dev, guid, sizeof(guid), &pin, err) != 0)
         return -1;
+    if (keel_hsm_dom_get(call->hsm, p->sd, &d, err) != 0) {
+        keel_hsm_storage_unpin(call->hsm, pin);
+        return -1;
+    }
     rc = keel_hsm_dom_may_change(d, err);
     if (rc == 0)
         rc = keel_sd_extend(d->sd, dev, guid, err);
     keel_hsm_dom_put(call->hsm, d);
+    keel_hsm_storage_unpin(call->hsm, pin);
     if (rc != 0)
         return -1;
     /*
