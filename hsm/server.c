@@ -44,6 +44,7 @@ struct keel_hsm_conn {
     pthread_t thread;
     bool subscribed;      /* hsm->lock */
     bool finished;        /* hsm->lock: the thread is done, join it */
+    unsigned busy;        /* hsm->lock: emitters writing to it (not freed meanwhile) */
     struct keel_hsm_conn *next;
 };
 
@@ -150,26 +151,49 @@ static int send_msg(struct keel_hsm_conn *c, json_t *msg, struct keel_error *err
 void keel_hsm_emit(struct keel_hsm *h, const char *method, json_t *params)
 {
     json_t *msg = keel_rpc_request_new(NULL, method, params);
+    struct keel_hsm_conn **to = NULL;
+    _cleanup_free_ char *text = NULL;
+    size_t len = 0, n = 0, cap = 0;
 
     json_decref(params);
-    if (msg == NULL)
+    if (msg != NULL)
+        text = keel_rpc_dump(msg, &len);
+    json_decref(msg);
+    if (text == NULL)
         return;
+    /*
+     * The subscribers are taken under the lock, written to without it: a
+     * client slow to read its events holds up only its own (WRITE_MS at
+     * most), not every emitter and every new connection.
+     */
     pthread_mutex_lock(&h->lock);
-    for (struct keel_hsm_conn *c = h->conns; c != NULL; c = c->next) {
+    for (struct keel_hsm_conn *c = h->conns; c != NULL; c = c->next)
+        cap++;
+    to = calloc(cap + 1, sizeof(*to));
+    for (struct keel_hsm_conn *c = h->conns; to != NULL && c != NULL; c = c->next)
+        if (c->subscribed && !c->finished) {
+            c->busy++;
+            to[n++] = c;
+        }
+    pthread_mutex_unlock(&h->lock);
+    for (size_t i = 0; i < n; i++) {
         struct keel_error err = KEEL_ERROR_INIT;
 
-        if (!c->subscribed || c->finished)
-            continue;
-        if (send_msg(c, msg, &err) != 0) {
+        if (keel_stream_write(to[i]->s, text, len, WRITE_MS, &err) != 0) {
             /* A client that does not read its events is dropped, not waited for. */
             keel_log(KEEL_LOG_WARN, MOD, "%s: event %s not delivered, closing: %s",
-                     keel_stream_addr(c->s), method, err.msg);
-            c->subscribed = false;
-            keel_stream_shutdown(c->s);
+                     keel_stream_addr(to[i]->s), method, err.msg);
+            pthread_mutex_lock(&h->lock);
+            to[i]->subscribed = false;
+            pthread_mutex_unlock(&h->lock);
+            keel_stream_shutdown(to[i]->s);
         }
     }
+    pthread_mutex_lock(&h->lock);
+    for (size_t i = 0; i < n; i++)
+        to[i]->busy--;
     pthread_mutex_unlock(&h->lock);
-    json_decref(msg);
+    free(to);
 }
 
 /* Answer one request (NULL for a notification, which gets no answer). */
@@ -301,12 +325,24 @@ static void reap(struct keel_hsm *h, bool all)
     struct keel_hsm_conn **pp, *done = NULL;
 
     pthread_mutex_lock(&h->lock);
+    /* At the end, emitters still writing are let through (their writes fail on shut streams). */
+    while (all) {
+        bool busy = false;
+
+        for (struct keel_hsm_conn *c = h->conns; c != NULL; c = c->next) {
+            keel_stream_shutdown(c->s);
+            busy = busy || c->busy > 0;
+        }
+        if (!busy)
+            break;
+        pthread_mutex_unlock(&h->lock);
+        usleep(1000);
+        pthread_mutex_lock(&h->lock);
+    }
     for (pp = &h->conns; *pp != NULL;) {
         struct keel_hsm_conn *c = *pp;
 
-        if (all)
-            keel_stream_shutdown(c->s);
-        if (c->finished || all) {
+        if ((c->finished && c->busy == 0) || all) {
             *pp = c->next;
             c->next = done;
             done = c;

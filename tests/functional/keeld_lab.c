@@ -1,7 +1,7 @@
 /*
  * Two keeld processes for the functional tests (test_keeld*.c): a test CA
  * and its certificates, the harness's tgtd (one target, two 12 GiB LUNs)
- * and nfs-ganesha, keeld host ids 1 and 2 over TLS (lease timeout N = 1 s),
+ * and nfs-ganesha, keeld host ids 1 and 2 over TLS (lease timeout N = 2 s),
  * and a TLS client.  keeld_lab_setup/teardown are a checked fixture.
  */
 #include <check.h>
@@ -51,11 +51,11 @@ void keeld_start(struct keeld *k, unsigned id)
                   "--host-id", idbuf, "--state-dir", k->state, "--ca", kl_certs.ca, "--cert",
                   kl_certs.server_cert, "--key", kl_certs.server_key, "--listen", "127.0.0.1",
                   "--port", "0", "--port-file", pf, "--monitor-interval", "500",
-                  "--io-timeout", "3000", "--lease-timeout", "1", (char *)NULL);
+                  "--io-timeout", "3000", "--lease-timeout", "2", (char *)NULL);
         execl(exe, "keeld", "--host-id", idbuf, "--state-dir", k->state, "--ca", kl_certs.ca,
               "--cert", kl_certs.server_cert, "--key", kl_certs.server_key, "--listen", "127.0.0.1",
               "--port", "0", "--port-file", pf, "--monitor-interval", "500", "--io-timeout",
-              "3000", "--lease-timeout", "1", (char *)NULL);
+              "3000", "--lease-timeout", "2", (char *)NULL);
         _exit(127);
     }
     for (;;) {

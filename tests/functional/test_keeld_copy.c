@@ -475,12 +475,17 @@ START_TEST(copy_jobs)
         ck_assert_ptr_nonnull(f);
         ck_assert_int_eq(fseeko(f, (off_t)off, SEEK_SET), 0);
         for (uint64_t at = 0; at < size; at += MiB) {
-            static unsigned char buf[MiB];
+            static unsigned char buf[MiB], zero[MiB];
 
             ck_assert_int_eq(fread(buf, 1, MiB, f), MiB);
-            for (size_t k = 0; k < MiB; k++)
-                ck_assert_msg(buf[k] == 0, "byte %llu of the wiped LV is %#x",
-                              (unsigned long long)(at + k), buf[k]);
+            if (memcmp(buf, zero, MiB) != 0) {
+                size_t k = 0;
+
+                while (buf[k] == 0)
+                    k++;
+                ck_abort_msg("byte %llu of the wiped LV is %#x", (unsigned long long)(at + k),
+                             buf[k]);
+            }
         }
         fclose(f);
         json_decref(call_ok(h1, "Volume.delete", "{s:s, s:s}", "sd", blk_sd, "volume", bigdst));

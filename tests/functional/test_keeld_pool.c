@@ -1,6 +1,6 @@
 /*
  * keeld's pool and SPM verbs, two keeld processes over TLS (lease timeout
- * N = 1 s: a host is dead 8N + 6N = 14 s after its last renewal), the
+ * N = 2 s: a host is dead 8N + 6N = 28 s after its last renewal), the
  * harness's tgtd and nfs-ganesha; sanlock and lvm2 judge what is written.
  *
  *   - host 1 makes an NFS domain the master of a new pool; both hosts
