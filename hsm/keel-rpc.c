@@ -1,10 +1,12 @@
 /*
  * keel-rpc: call one keeld method from the command line (like vdsm-client).
  *
- *   keel-rpc [--ca F --cert F --key F | --insecure] HOST:PORT METHOD ['{"param": ...}']
+ *   keel-rpc [--ca F --cert F --key F | --insecure] [--timeout MS] HOST:PORT METHOD
+ *            ['{"param": ...}' | -]
  *
  * Prints the result as JSON; on an error prints the error as JSON on
- * stderr and exits 1.
+ * stderr and exits 1.  "-" reads the params from stdin, so that a secret
+ * (a CHAP password) is not on the command line for every user to see.
  */
 #include <getopt.h>
 #include <signal.h>
@@ -18,8 +20,10 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: keel-rpc [--ca F --cert F --key F | --insecure] HOST:PORT METHOD "
-               "[PARAMS-JSON]\n");
+    fprintf(f, "usage: keel-rpc [--ca F --cert F --key F | --insecure] [--timeout MS] HOST:PORT "
+               "METHOD [PARAMS-JSON | -]\n"
+               "  -             read the params from stdin (keeps secrets off the command line)\n"
+               "  --timeout MS  how long to wait for the answer (default 60000)\n");
 }
 
 int main(int argc, char **argv)
@@ -29,6 +33,7 @@ int main(int argc, char **argv)
         { "cert", required_argument, NULL, 'c' },
         { "key", required_argument, NULL, 'k' },
         { "insecure", no_argument, NULL, 'I' },
+        { "timeout", required_argument, NULL, 't' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -39,7 +44,7 @@ int main(int argc, char **argv)
     json_t *params = NULL, *result = NULL;
     bool insecure = false;
     char host[256];
-    unsigned port;
+    unsigned port, timeout_ms = 60000;
     int opt, rc = 1;
 
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -48,6 +53,7 @@ int main(int argc, char **argv)
         case 'c': tc.cert = optarg; break;
         case 'k': tc.key = optarg; break;
         case 'I': insecure = true; break;
+        case 't': timeout_ms = (unsigned)strtoul(optarg, NULL, 10); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -60,7 +66,8 @@ int main(int argc, char **argv)
     if (argc - optind == 3) {
         json_error_t je;
 
-        params = json_loads(argv[optind + 2], 0, &je);
+        params = strcmp(argv[optind + 2], "-") == 0 ? json_loadf(stdin, 0, &je)
+                                                     : json_loads(argv[optind + 2], 0, &je);
         if (params == NULL) {
             fprintf(stderr, "keel-rpc: params: %s\n", je.text);
             return 2;
@@ -71,6 +78,7 @@ int main(int argc, char **argv)
         goto out;
     if (keel_client_connect(host, port, ctx, 10000, &c, &err) != 0)
         goto out;
+    keel_client_set_timeout(c, timeout_ms);
     if (keel_client_call(c, argv[optind + 1], params, &result, &err) != 0)
         goto out;
     json_dumpf(result, stdout, JSON_INDENT(2));

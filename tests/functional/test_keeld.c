@@ -343,6 +343,22 @@ START_TEST(two_hosts_domains_and_volumes)
         ck_assert_msg(status == 1 && strstr(errout, "-32601") != NULL, "%d: %s", status, errout);
         free(out);
         free(errout);
+        /* "-": the params from stdin (a secret stays off the command line). */
+        {
+            char *cmd = keel_strdup_printf("printf '%%s' '%s' | '%s' --ca '%s' --cert '%s' "
+                                           "--key '%s' %s StorageDomain.getInfo -", params, exe,
+                                           kl_certs.ca, kl_certs.client_cert,
+                                           kl_certs.client_key, addr);
+            const char *sh[] = { "sh", "-c", cmd, NULL };
+
+            ck_assert_msg(keel_lab_run(sh, NULL, &out, &errout, &status, &err) == 0, "%s",
+                          err.msg);
+            ck_assert_msg(status == 0 && strstr(out, "\"block-data\"") != NULL, "%d: %s %s",
+                          status, out, errout);
+            free(out);
+            free(errout);
+            free(cmd);
+        }
         free(params);
         free(addr);
         free(exe);
