@@ -61,8 +61,9 @@ int keel_sd_view_close(struct keel_sd_file_view *v, struct keel_error *err);
 
 /*
  * The LV `name` of a block domain as a byte range on its LUN: its first
- * segment (where qcow2 metadata and metadata slots live), or, with whole,
- * the LV only if it is that one segment.  Linear LVs only.
+ * segment (where metadata slots live), or, with whole, the LV only if it
+ * is that one segment.  Linear LVs only.  A volume's payload, which may
+ * have several segments, is opened with keel_vol_payload_open (vol.h).
  */
 int keel_sd_lv_area(struct keel_lvm_store *st, const char *name, bool whole,
                     struct keel_sd_area *a, struct keel_error *err);

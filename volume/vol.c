@@ -414,6 +414,7 @@ void keel_vol_payload_close(struct keel_vol_payload *p)
         keel_blockdev_close(p->dev);
         keel_file_close(p->file, NULL);
     }
+    keel_blockdev_close(p->linear);
     memset(p, 0, sizeof(*p));
 }
 
@@ -454,13 +455,18 @@ int keel_vol_extend(struct keel_sd *sd, const char *vol, uint64_t capacity,
             return -1;
         rc = keel_qcow2_resize_space(p.dev, p.offset, capacity, &need, err);
         if (rc == 0 && need > p.size) {
-            /* The L1 table moves and needs room: a file grows, an LV's first
-             * segment (where qcow2 metadata lives) cannot be assumed to. */
+            /* The L1 table moves and needs room: a file grows for it; an LV
+             * does not here (keel_vol_extend_lv grows it): the qcow2
+             * metadata must fit in the LV, all of whose segments the
+             * payload reaches. */
+            uint64_t have = p.size;
+
             keel_vol_payload_close(&p);
             rc = keel_sd_is_block(sd)
                      ? keel_error_set(err, KEEL_E_NOSPC, 0, "the qcow2 metadata for %llu bytes "
-                                      "needs %llu bytes of the LV's first segment",
-                                      (unsigned long long)capacity, (unsigned long long)need)
+                                      "needs %llu bytes of the LV, which has %llu",
+                                      (unsigned long long)capacity, (unsigned long long)need,
+                                      (unsigned long long)have)
                      : keel_vol_file_resize_raw(sd, &e, need, err);
             if (rc == 0)
                 rc = keel_vol_payload_open(sd, vol, &p, err);

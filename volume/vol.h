@@ -139,13 +139,23 @@ int keel_vol_set_legality(struct keel_sd *sd, const char *vol, enum keel_vol_leg
                           struct keel_error *err);
 
 /*
- * Open the volume's payload as a block device view (file domains: the file
- * through keel_fs; block domains: the LUN, with *offset the LV start).  The
- * caller closes it with keel_vol_payload_close.  Single-segment LVs only.
+ * Open the volume's payload as a block device view: the bytes
+ * [offset, offset + size) of dev.
+ *   file domains: the file through keel_fs, offset 0;
+ *   block, an LV of one segment: the LUN (borrowed from the domain),
+ *     offset the LV's start on it;
+ *   block, an LV of several segments (extended, or larger than a free
+ *     run, possibly on several LUNs): a linear device over them
+ *     (io/linear.h), owned by p, offset 0.
+ * size is the file's or the LV's size.  Writes go through the domain's
+ * LUN devices either way, so their fences apply.  The caller closes p
+ * with keel_vol_payload_close, before the domain; the LUNs must stay open
+ * until then.
  */
 struct keel_vol_payload {
-    struct keel_blockdev *dev;      /* owned on file domains, borrowed on block */
+    struct keel_blockdev *dev;      /* owned on file domains and when linear, else borrowed */
     struct keel_file *file;         /* file domains */
+    struct keel_blockdev *linear;   /* block, several segments: dev, owned */
     uint64_t offset, size;
 };
 int keel_vol_payload_open(struct keel_sd *sd, const char *vol, struct keel_vol_payload *p,

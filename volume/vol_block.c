@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "common/strutil.h"
+#include "io/linear.h"
 #include "metadata/lvm_edit.h"
 #include "metadata/sanlock_fmt.h"
 #include "volume/qcow2.h"
@@ -48,6 +49,65 @@ static const char *tag_value(const struct keel_lvm_lv *lv, const char *prefix)
 static uint64_t lv_bytes(const struct keel_lvm_vg *vg, const struct keel_lvm_lv *lv)
 {
     return keel_lvm_lv_extents(lv) * vg->extent_size * 512;
+}
+
+/*
+ * LV lv of vg (the store's VG, or a changed copy of it not committed yet)
+ * as a payload: one segment is its LUN (borrowed) at the segment's offset,
+ * as it always was; several, possibly on several LUNs, a linear device
+ * over them (io/linear.h), owned by p, at offset 0.  Either way p->size is
+ * the LV's size.
+ */
+static int lv_payload(struct keel_lvm_store *st, const struct keel_lvm_vg *vg,
+                      const struct keel_lvm_lv *lv, struct keel_vol_payload *p,
+                      struct keel_error *err)
+{
+    uint64_t ext = (uint64_t)vg->extent_size * 512;
+    struct keel_linear_seg *segs;
+    char name[256];
+    int rc;
+
+    memset(p, 0, sizeof(*p));
+    if (lv->nsegs == 0)
+        return keel_error_set(err, KEEL_E_CORRUPT, 0, "LV %s has no segment", lv->name);
+    segs = calloc(lv->nsegs, sizeof(*segs));
+    if (segs == NULL)
+        return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
+    for (size_t i = 0; i < lv->nsegs; i++) {
+        const struct keel_lvm_seg *sg = &lv->segs[i];
+        uint32_t pv = sg->stripes[0].pv;
+
+        if (sg->stripe_count != 1) {
+            free(segs);
+            return keel_error_set(err, KEEL_E_UNSUPPORTED, 0, "LV %s: segment %zu is striped "
+                                  "(%" PRIu32 " stripes), not linear", lv->name, i,
+                                  sg->stripe_count);
+        }
+        segs[i].dev = keel_lvm_store_pv_dev(st, pv);
+        if (segs[i].dev == NULL) {
+            free(segs);
+            return keel_error_set(err, KEEL_E_NOENT, 0, "LV %s: the LUN of PV %s was not given",
+                                  lv->name, vg->pvs[pv].id);
+        }
+        segs[i].offset = keel_lvm_store_pe_offset(st, pv, sg->stripes[0].pe);
+        segs[i].len = (uint64_t)sg->extent_count * ext;
+        p->size += segs[i].len;
+    }
+    if (lv->nsegs == 1) {
+        p->dev = segs[0].dev;
+        p->offset = segs[0].offset;
+        free(segs);
+        return 0;
+    }
+    snprintf(name, sizeof(name), "linear:%s/%s", vg->name, lv->name);
+    rc = keel_linear_blockdev(name, segs, lv->nsegs, &p->linear, err);
+    free(segs);
+    if (rc != 0) {
+        memset(p, 0, sizeof(*p));
+        return -1;
+    }
+    p->dev = p->linear;
+    return 0;
 }
 
 /* Where metadata slot `slot` lives: the metadata LV's LUN and byte offset. */
@@ -264,7 +324,7 @@ int keel_vol_block_create(struct keel_sd *sd, struct vol_new *n, struct keel_err
     uint64_t size = alloc_size(c, n->md.capacity);
     struct keel_lvm_vg *vg;
     const struct keel_lvm_lv *lv;
-    struct keel_blockdev *dev;
+    struct keel_vol_payload pl;
     struct keel_sd_area leases;
     uint64_t off;
     char mdt[16], put[64], iut[64], host[64];
@@ -288,18 +348,16 @@ int keel_vol_block_create(struct keel_sd *sd, struct vol_new *n, struct keel_err
         return -1;
     }
     lv = keel_lvm_vg_find_lv(vg, n->uuid);
-    dev = keel_lvm_store_pv_dev(st, lv->segs[0].stripes[0].pv);
-    if (dev == NULL) {
-        keel_lvm_vg_free(vg);
-        return keel_error_set(err, KEEL_E_NOENT, 0, "the LUN of the new LV was not given");
-    }
-    off = keel_lvm_store_pe_offset(st, lv->segs[0].stripes[0].pv, lv->segs[0].stripes[0].pe);
     n->op.slot = slot;
     if (keel_sd_step(sd, &n->op, 0, false, err) != 0) {
         keel_lvm_vg_free(vg);
         return -1;
     }
-    /* 2. The payload into the extents it will get (free until the commit). */
+    /*
+     * 2. The payload into the extents it will get (free until the commit),
+     * through all of its segments: the qcow2 metadata of a large capacity
+     * may not fit in the first.
+     */
     if (c->format == KEEL_VOL_COW) {
         struct keel_qcow2_opts o = {
             .size = n->md.capacity,
@@ -309,10 +367,16 @@ int keel_vol_block_create(struct keel_sd *sd, struct vol_new *n, struct keel_err
                                         : NULL,
         };
 
-        if (keel_qcow2_create(dev, off, &o, err) != 0) {
+        if (lv_payload(st, vg, lv, &pl, err) != 0) {
             keel_lvm_vg_free(vg);
             return -1;
         }
+        if (keel_qcow2_create(pl.dev, pl.offset, &o, err) != 0) {
+            keel_vol_payload_close(&pl);
+            keel_lvm_vg_free(vg);
+            return -1;
+        }
+        keel_vol_payload_close(&pl);
     }
     /* 3. The metadata, ILLEGAL, into a slot no LV names yet. */
     /* 4. The lease, in the slot's lease area. */
@@ -365,15 +429,14 @@ int keel_vol_block_remove(struct keel_sd *sd, const struct keel_vol_entry *e,
 int keel_vol_block_payload_open(struct keel_sd *sd, const struct keel_vol_entry *e,
                                 struct keel_vol_payload *p, struct keel_error *err)
 {
-    struct keel_sd_area a;
+    struct keel_lvm_store *st = keel_sd_vg(sd);
+    const struct keel_lvm_vg *vg = keel_lvm_store_vg(st);
+    const struct keel_lvm_lv *lv = keel_lvm_vg_find_lv(vg, e->uuid);
 
     memset(p, 0, sizeof(*p));
-    if (keel_sd_lv_area(keel_sd_vg(sd), e->uuid, false, &a, err) != 0)
-        return -1;
-    p->dev = a.dev;
-    p->offset = a.offset;
-    p->size = a.size;
-    return 0;
+    if (lv == NULL)
+        return keel_error_set(err, KEEL_E_NOENT, 0, "LV %s is missing", e->uuid);
+    return lv_payload(st, vg, lv, p, err);
 }
 
 int keel_vol_block_lease_open(struct keel_sd *sd, const struct keel_vol_entry *e,
