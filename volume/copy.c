@@ -13,6 +13,15 @@
 #define DEFAULT_INFLIGHT 16
 #define DEFAULT_CHUNK (1u << 20)
 
+/*
+ * Zero detection in what was read: 4 KiB blocks (aligned in the guest), as
+ * qemu-img convert's default -S 4k.  A zero run inside data is written as
+ * data unless it is at least ZERO_MIN long: splitting a write into many
+ * small ones costs more round trips than the zeroes it saves.
+ */
+#define ZERO_BLOCK UINT64_C(4096)
+#define ZERO_MIN (UINT64_C(64) << 10)
+
 /* A resolved range of the guest: data on some device, or zeroes. */
 struct seg {
     bool zero;
@@ -88,15 +97,61 @@ static int resolve(struct chain *c, uint64_t guest, uint64_t max, struct seg *s,
     return 0;
 }
 
+/* ---- zero detection ---- */
+
+/* Whether the len bytes at p are all zero: eight words at a time (data differs early). */
+static bool all_zero(const unsigned char *p, size_t len)
+{
+    size_t i = 0;
+
+    for (; i + 64 <= len; i += 64) {
+        uint64_t w[8];
+
+        memcpy(w, p + i, sizeof(w));
+        if ((w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7]) != 0)
+            return false;
+    }
+    for (; i < len; i++)
+        if (p[i] != 0)
+            return false;
+    return true;
+}
+
+/* The end of the detection block holding byte p of a buffer of len bytes read at guest. */
+static uint64_t block_end(uint64_t guest, uint64_t p, uint64_t len)
+{
+    return KEEL_MIN(len, (guest + p) / ZERO_BLOCK * ZERO_BLOCK + ZERO_BLOCK - guest);
+}
+
+/* The end of the zero blocks from p on (p itself when the block at p has data). */
+static uint64_t zero_end(const unsigned char *buf, uint64_t guest, uint64_t p, uint64_t len)
+{
+    while (p < len) {
+        uint64_t e = block_end(guest, p, len);
+
+        if (!all_zero(buf + p, (size_t)(e - p)))
+            break;
+        p = e;
+    }
+    return p;
+}
+
 /* ---- the pipeline ---- */
 
 struct copy;
 
+/*
+ * A request slot: it reads [guest, guest + len) into buf, then writes it
+ * out as runs -- data, or zeroes found in it (skipped or written as zeroes)
+ * -- one request at a time from `at`.
+ */
 struct slot {
     struct copy *cp;
     struct keel_ioreq req;
     unsigned char *buf;
     uint64_t guest, len;
+    uint64_t at;               /* writing: buf[at, len) is still to do */
+    uint64_t zend;             /* when > at: the zero run at `at` ends here (found already) */
     bool busy, reading;
 };
 
@@ -106,11 +161,17 @@ struct copy {
     pthread_cond_t cond;
     unsigned active;
     uint64_t done;
+    uint64_t data, zeroed, skipped; /* atomics: completions count too */
     int rc;
     struct keel_error err;
     struct slot *slots;
     unsigned nslots;
 };
+
+static void count(uint64_t *counter, uint64_t n)
+{
+    __atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
 
 static void finish_slot(struct slot *sl, int result, const struct keel_error *why)
 {
@@ -129,27 +190,92 @@ static void finish_slot(struct slot *sl, int result, const struct keel_error *wh
     pthread_mutex_unlock(&cp->lock);
 }
 
-/* Completion of a read (then write it) or of a write (then the slot is free). */
-static void slot_done(struct keel_ioreq *r)
+/*
+ * The run of the slot's buffer at sl->at: zeroes when they are a run worth
+ * a request of their own (at least ZERO_MIN, or the whole read), else data
+ * up to the next such zero run.  Its end is returned; every block is
+ * looked at once.
+ */
+static uint64_t next_run(struct slot *sl, bool *zero)
 {
-    struct slot *sl = r->opaque;
+    uint64_t at = sl->at, len = sl->len, p = at;
+    uint64_t e = sl->zend > at ? sl->zend : zero_end(sl->buf, sl->guest, at, len);
+
+    sl->zend = 0;
+    *zero = e > at && (e - at >= ZERO_MIN || (at == 0 && e == len));
+    if (*zero)
+        return e;
+    for (;;) {
+        if (p > at)
+            e = zero_end(sl->buf, sl->guest, p, len);
+        if (p > at && e - p >= ZERO_MIN) {
+            sl->zend = e; /* the next run */
+            return p;
+        }
+        p = e;        /* a short zero run stays in the data */
+        if (p >= len)
+            return len;
+        p = block_end(sl->guest, p, len); /* the data block at p */
+        if (p >= len)
+            return len;
+    }
+}
+
+static void slot_done(struct keel_ioreq *r);
+
+/*
+ * Write the slot's next run (data, or zeroes unless the destination reads
+ * as zeroes already), or finish the slot when none is left.  Nothing
+ * touches the slot after a submit: its completion may already be running.
+ */
+static void write_next(struct slot *sl)
+{
     struct copy *cp = sl->cp;
     struct keel_error e = KEEL_ERROR_INIT;
 
-    if (r->result != 0 || !sl->reading) {
+    for (;;) {
+        uint64_t at = sl->at, end;
+        bool zero;
+
+        if (at >= sl->len) {
+            finish_slot(sl, 0, NULL);
+            return;
+        }
+        end = next_run(sl, &zero);
+        sl->at = end;
+        if (zero && cp->dst->reads_zero) {
+            count(&cp->skipped, end - at);
+            continue;
+        }
+        count(zero ? &cp->zeroed : &cp->data, end - at);
+        memset(&sl->req, 0, sizeof(sl->req));
+        sl->req.op = zero ? KEEL_IO_WRITE_ZEROES : KEEL_IO_WRITE;
+        sl->req.offset = cp->dst->offset + sl->guest + at;
+        sl->req.len = (size_t)(end - at);
+        sl->req.buf = zero ? NULL : sl->buf + at;
+        sl->req.done = slot_done;
+        sl->req.opaque = sl;
+        if (keel_blockdev_submit(cp->dst->dev, &sl->req, &e) != 0)
+            finish_slot(sl, -1, &e);
+        return;
+    }
+}
+
+/* Completion of a read (then write its runs) or of a write (then the next run). */
+static void slot_done(struct keel_ioreq *r)
+{
+    struct slot *sl = r->opaque;
+
+    if (r->result != 0) {
         finish_slot(sl, r->result, &r->err);
         return;
     }
-    sl->reading = false;
-    memset(&sl->req, 0, sizeof(sl->req));
-    sl->req.op = KEEL_IO_WRITE;
-    sl->req.offset = cp->dst->offset + sl->guest;
-    sl->req.len = (size_t)sl->len;
-    sl->req.buf = sl->buf;
-    sl->req.done = slot_done;
-    sl->req.opaque = sl;
-    if (keel_blockdev_submit(cp->dst->dev, &sl->req, &e) != 0)
-        finish_slot(sl, -1, &e);
+    if (sl->reading) {
+        sl->reading = false;
+        sl->at = 0;
+        sl->zend = 0;
+    }
+    write_next(sl);
 }
 
 static struct slot *free_slot(struct copy *cp)
@@ -171,6 +297,7 @@ static void start(struct copy *cp, struct slot *sl, const struct seg *s)
     sl->req.len = (size_t)s->len;
     if (s->zero) {
         sl->reading = false;
+        sl->at = sl->len; /* one request, no runs after it */
         sl->req.op = KEEL_IO_WRITE_ZEROES;
         sl->req.offset = cp->dst->offset + sl->guest;
         dev = cp->dst->dev;
@@ -337,15 +464,13 @@ int keel_copy_to_raw(const struct keel_copy_layer *layers, size_t n,
             }
         }
         if (s.zero && dst->reads_zero) {
-            st.skipped += s.len;
+            count(&cp.skipped, s.len);
             cp.done += s.len;
             pos += s.len;
             continue;
         }
         if (s.zero)
-            st.zeroed += s.len;
-        else
-            st.data += s.len;
+            count(&cp.zeroed, s.len); /* data is counted as it is written, zeroes found too */
         sl->busy = true;
         sl->guest = pos;
         sl->len = s.len;
@@ -358,6 +483,9 @@ int keel_copy_to_raw(const struct keel_copy_layer *layers, size_t n,
     rc = cp.rc;
     if (rc != 0)
         keel_error_copy(err, &cp.err);
+    st.data = __atomic_load_n(&cp.data, __ATOMIC_RELAXED);
+    st.zeroed = __atomic_load_n(&cp.zeroed, __ATOMIC_RELAXED);
+    st.skipped = __atomic_load_n(&cp.skipped, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&cp.lock);
     if (rc == 0)
         rc = keel_blockdev_flush(dst->dev, err);
@@ -387,8 +515,12 @@ out:
 /*
  * The layout of a fresh image holding the chain's data, as qemu-img create
  * starts one and then sequentially: clusters 0 header, 1 refcount table,
- * 2 first refcount block, 3.. L1 table, then the data clusters in guest
- * order, the L2 tables in use, and the other refcount blocks.
+ * 2 first refcount block, 3.. L1 table, then (from d0) the L2 tables in
+ * use, the data clusters in guest order, and the other refcount blocks.
+ * The plan counts every cluster the chain has data in; a data cluster
+ * found to hold only zeroes is not written, so the copy ends with fewer
+ * data clusters (qplan_settle) and measure is an upper bound.  The L2
+ * tables come first because their place must not depend on that count.
  */
 struct qplan {
     uint64_t size, nclusters, l1_entries, l1c, d0;
@@ -398,6 +530,36 @@ struct qplan {
     uint8_t *l2used;           /* per L1 entry */
     uint64_t ndata, nl2, nrb, total;
 };
+
+static uint64_t l2_cluster(const struct qplan *q, uint64_t l2_rank)
+{
+    return q->d0 + l2_rank;
+}
+
+static uint64_t data_cluster(const struct qplan *q, uint64_t rank)
+{
+    return q->d0 + q->nl2 + rank;
+}
+
+static uint64_t rb_cluster(const struct qplan *q, uint64_t r)
+{
+    return r == 0 ? 2 : q->d0 + q->nl2 + q->ndata + (r - 1);
+}
+
+/* nrb and total for ndata data clusters: refcount blocks count themselves too. */
+static void qplan_settle(struct qplan *q)
+{
+    q->nrb = 1;
+    for (;;) {
+        uint64_t total = q->d0 + q->ndata + q->nl2 + (q->nrb - 1);
+        uint64_t need = (total + RB_ENTRIES - 1) / RB_ENTRIES;
+
+        q->total = total;
+        if (need <= q->nrb)
+            break;
+        q->nrb = need;
+    }
+}
 
 static bool bit(const uint8_t *m, uint64_t i)
 {
@@ -481,17 +643,7 @@ static int qplan_make(struct chain *c, bool single, struct qplan *q, struct keel
             q->nl2++;
         }
     }
-    /* Refcount blocks count themselves too: grow until it settles. */
-    q->nrb = 1;
-    for (;;) {
-        uint64_t total = q->d0 + q->ndata + q->nl2 + (q->nrb - 1);
-        uint64_t need = (total + RB_ENTRIES - 1) / RB_ENTRIES;
-
-        q->total = total;
-        if (need <= q->nrb)
-            break;
-        q->nrb = need;
-    }
+    qplan_settle(q);
     if (q->nrb > QCLUSTER / 8)
         return keel_error_set(err, KEEL_E_UNSUPPORTED, 0, "copy: %" PRIu64 " clusters need more "
                               "than one refcount table cluster", q->total);
@@ -533,11 +685,11 @@ static int put_cluster(const struct keel_copy_dst *dst, uint64_t index, const un
     return keel_blockdev_pwrite(dst->dev, buf, QCLUSTER, dst->offset + index * QCLUSTER, err);
 }
 
-/* The metadata after the data: L2 tables as they fill (l2 holds region r), then the rest. */
+/* The L2 tables as they fill, then the rest of the metadata. */
 static int write_l2(const struct keel_copy_dst *dst, const struct qplan *q, uint64_t l2_rank,
                     const unsigned char *l2, struct keel_error *err)
 {
-    return put_cluster(dst, q->d0 + q->ndata + l2_rank, l2, err);
+    return put_cluster(dst, l2_cluster(q, l2_rank), l2, err);
 }
 
 static int write_tail(const struct keel_copy_dst *dst, const struct qplan *q, struct keel_error *err)
@@ -550,18 +702,16 @@ static int write_tail(const struct keel_copy_dst *dst, const struct qplan *q, st
         return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
     /* Refcount blocks: every cluster up to the end is in use once. */
     for (uint64_t r = 0; r < q->nrb && rc == 0; r++) {
-        uint64_t where = r == 0 ? 2 : q->d0 + q->ndata + q->nl2 + (r - 1);
-
         memset(b, 0, QCLUSTER);
         for (uint64_t i = 0; i < RB_ENTRIES && r * RB_ENTRIES + i < q->total; i++)
             put_be16(b + 2 * i, 1);
-        rc = put_cluster(dst, where, b, err);
+        rc = put_cluster(dst, rb_cluster(q, r), b, err);
     }
     /* The refcount table. */
     if (rc == 0) {
         memset(b, 0, QCLUSTER);
         for (uint64_t r = 0; r < q->nrb; r++)
-            put_be64(b + 8 * r, (r == 0 ? 2 : q->d0 + q->ndata + q->nl2 + (r - 1)) * QCLUSTER);
+            put_be64(b + 8 * r, rb_cluster(q, r) * QCLUSTER);
         rc = put_cluster(dst, 1, b, err);
     }
     /* The L1 table. */
@@ -571,7 +721,7 @@ static int write_tail(const struct keel_copy_dst *dst, const struct qplan *q, st
             uint64_t e = c * L2_ENTRIES + i;
 
             if (bit(q->l2used, e))
-                put_be64(b + 8 * i, ((q->d0 + q->ndata + l2_rank++) * QCLUSTER) | OFLAG_COPIED);
+                put_be64(b + 8 * i, (l2_cluster(q, l2_rank++) * QCLUSTER) | OFLAG_COPIED);
         }
         rc = put_cluster(dst, 3 + c, b, err);
     }
@@ -588,6 +738,7 @@ static int copy_qcow2(const struct keel_copy_layer *layers, size_t n, bool singl
     struct keel_copy_stats st = { 0 };
     struct keel_qcow2_opts qo = { 0 };
     unsigned char *buf = NULL, *l2 = NULL;
+    bool *zc = NULL;   /* per cluster of the chunk: planned as data, holds only zeroes */
     uint64_t rank = 0, l2_rank = 0, region = UINT64_MAX;
     struct chain c;
     struct qplan q;
@@ -608,7 +759,8 @@ static int copy_qcow2(const struct keel_copy_layer *layers, size_t n, bool singl
                             dst->size);
     buf = keel_aligned_alloc(4096, o.chunk);
     l2 = keel_aligned_alloc(4096, QCLUSTER);
-    if (rc == 0 && (buf == NULL || l2 == NULL))
+    zc = calloc(o.chunk / QCLUSTER, sizeof(*zc));
+    if (rc == 0 && (buf == NULL || l2 == NULL || zc == NULL))
         rc = keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
     /* No header until the end: an old image's header must not survive a copy cut short. */
     if (rc == 0) {
@@ -618,7 +770,12 @@ static int copy_qcow2(const struct keel_copy_layer *layers, size_t n, bool singl
             rc = keel_blockdev_flush(dst->dev, err);
     }
     st.size = q.size;
-    /* The data, in guest order, each allocated cluster to the next host cluster. */
+    /*
+     * The data, in guest order, each allocated cluster to the next host
+     * cluster -- but one that holds only zeroes takes none: without a
+     * backing file it stays unallocated (reads as zeroes); over one it
+     * becomes a zero cluster, which hides the backing file's data there.
+     */
     for (uint64_t pos = 0; rc == 0 && pos < q.size; pos += o.chunk) {
         uint64_t len = KEEL_MIN((uint64_t)o.chunk, q.size - pos);
         uint64_t first = pos / QCLUSTER, last = (pos + len - 1) / QCLUSTER;
@@ -631,7 +788,9 @@ static int copy_qcow2(const struct keel_copy_layer *layers, size_t n, bool singl
         if (o.progress != NULL)
             o.progress(o.opaque, pos, q.size);
         memset(buf, 0, o.chunk);
-        rc = read_guest(&c, pos, len, buf, &st.data, err);
+        rc = read_guest(&c, pos, len, buf, NULL, err);
+        for (uint64_t k = first; rc == 0 && k <= last; k++)
+            zc[k - first] = bit(q.alloc, k) && all_zero(buf + (k - first) * QCLUSTER, QCLUSTER);
         for (uint64_t k = first; rc == 0 && k <= last; k++) {
             uint64_t r = k / L2_ENTRIES, run = 0;
 
@@ -641,25 +800,30 @@ static int copy_qcow2(const struct keel_copy_layer *layers, size_t n, bool singl
                 memset(l2, 0, QCLUSTER);
                 region = r;
             }
-            if (rc == 0 && bit(q.zero, k))
+            if (rc == 0 && (bit(q.zero, k) || (zc[k - first] && backing != NULL)))
                 put_be64(l2 + 8 * (k % L2_ENTRIES), 1); /* reads as zeroes, backing hidden */
-            if (rc != 0 || !bit(q.alloc, k))
+            if (rc != 0 || !bit(q.alloc, k) || zc[k - first])
                 continue;
-            /* A run of allocated clusters inside this chunk and this L2 region. */
-            while (k + run <= last && bit(q.alloc, k + run) && (k + run) / L2_ENTRIES == r) {
+            /* A run of data clusters inside this chunk and this L2 region. */
+            while (k + run <= last && bit(q.alloc, k + run) && !zc[k + run - first] &&
+                   (k + run) / L2_ENTRIES == r) {
                 put_be64(l2 + 8 * ((k + run) % L2_ENTRIES),
-                         ((q.d0 + rank + run) * QCLUSTER) | OFLAG_COPIED);
+                         (data_cluster(&q, rank + run) * QCLUSTER) | OFLAG_COPIED);
                 run++;
             }
             rc = keel_blockdev_pwrite(dst->dev, buf + (k - first) * QCLUSTER,
                                       (size_t)(run * QCLUSTER),
-                                      dst->offset + (q.d0 + rank) * QCLUSTER, err);
+                                      dst->offset + data_cluster(&q, rank) * QCLUSTER, err);
+            st.data += KEEL_MIN(run * QCLUSTER, q.size - k * QCLUSTER);
             rank += run;
             k += run - 1;
         }
     }
     if (rc == 0 && region != UINT64_MAX && bit(q.l2used, region))
         rc = write_l2(dst, &q, l2_rank++, l2, err);
+    /* The data clusters written; fewer than planned when some held only zeroes. */
+    q.ndata = rank;
+    qplan_settle(&q);
     /* The rest of the metadata, flushed; the header last. */
     if (rc == 0)
         rc = write_tail(dst, &q, err);
@@ -680,6 +844,7 @@ static int copy_qcow2(const struct keel_copy_layer *layers, size_t n, bool singl
     st.skipped = q.size - st.data;
     free(buf);
     free(l2);
+    free(zc);
     qplan_free(&q);
     chain_close(&c);
     if (stats != NULL)

@@ -12,6 +12,9 @@
  * completion starts its write; writes land out of order); zero ranges are
  * skipped when the destination already reads as zeroes (a new sparse file)
  * and written as zeroes otherwise (an LV may hold an old volume's bytes).
+ * Zeroes in what was read count as zero ranges: a raw layer's holes, a
+ * qcow2 data cluster of zeroes (4 KiB blocks, runs of 64 KiB or more, into
+ * raw; whole clusters into qcow2).
  * Progress is reported between requests; a cancel flag stops new requests
  * and waits for those in flight.  Optionally the destination is read back
  * and compared with the source.
@@ -56,12 +59,19 @@ struct keel_copy_opts {
 
 struct keel_copy_stats {
     uint64_t size;            /* virtual size copied */
-    uint64_t data, zeroed, skipped; /* bytes read+written, written as zeroes, left as they were */
+    /* Bytes written as data, written as zeroes, left as they were.  Zeroes found in
+     * what was read are zeroed or skipped, not data; into qcow2, data is the guest
+     * bytes of the data clusters written and skipped the rest. */
+    uint64_t data, zeroed, skipped;
 };
 
 /*
  * Copy the chain layers[0..n) (layers[0] the top; its virtual size is the
- * copy's) collapsed into raw bytes at dst.  KEEL_E_CANCELLED when
+ * copy's) collapsed into raw bytes at dst.  Each read is looked at in 4
+ * KiB blocks aligned in the guest: a run of zero blocks of at least 64
+ * KiB (or the whole read) is skipped when dst->reads_zero and written as
+ * zeroes otherwise; a shorter one is written with the data around it.
+ * KEEL_E_CANCELLED when
  * cancelled; KEEL_E_CORRUPT when verify finds a difference (naming the
  * first differing offset).  The destination is flushed at the end.
  */
@@ -73,17 +83,22 @@ int keel_copy_to_raw(const struct keel_copy_layer *layers, size_t n,
  * Copy the chain collapsed into a new qcow2 image (compat 1.1, 64 KiB
  * clusters, no backing file) at dst: laid out sequentially -- header,
  * refcount table, first refcount block, L1 table as qemu-img create makes
- * them, then the data clusters in guest order, the L2 tables, any further
- * refcount blocks; zero and unallocated ranges take no cluster.  The
- * header is written last, after a flush, so a copy cut short is no
- * image.  dst->size must hold keel_copy_measure_qcow2() bytes.  Requests
- * go one chunk at a time.
+ * them, then the L2 tables, the data clusters in guest order, any further
+ * refcount blocks; zero and unallocated ranges take no cluster, nor does a
+ * cluster that reads as zeroes (it stays unallocated).  The header is
+ * written last, after a flush, so a copy cut short is no image.  dst->size
+ * must hold keel_copy_measure_qcow2() bytes.  Requests go one chunk at a
+ * time.
  */
 int keel_copy_to_qcow2(const struct keel_copy_layer *layers, size_t n,
                        const struct keel_copy_dst *dst, const struct keel_copy_opts *opts,
                        struct keel_copy_stats *stats, struct keel_error *err);
 
-/* The bytes keel_copy_to_qcow2() writes for this chain (measure). */
+/*
+ * The bytes keel_copy_to_qcow2() may write for this chain (measure): an
+ * upper bound, exact unless clusters with data hold only zeroes (those are
+ * found when read, and left out).
+ */
 int keel_copy_measure_qcow2(const struct keel_copy_layer *layers, size_t n, uint64_t *bytes,
                             struct keel_error *err);
 
@@ -92,9 +107,11 @@ int keel_copy_measure_qcow2(const struct keel_copy_layer *layers, size_t n, uint
  * base; oVirt writes the bare parent UUID) -- what a chain-preserving copy
  * does layer by layer, bottom first: its data clusters, and its zero
  * clusters kept as zero clusters (they hide the backing file's data);
- * what it does not have stays unallocated.  The layer must be qcow2 with
- * 64 KiB clusters (or raw: all of it is data).  opts->verify is ignored
- * (compare the chains instead).
+ * what it does not have stays unallocated.  A data cluster that holds only
+ * zeroes becomes a zero cluster over a backing file (it must hide the
+ * backing data too) and stays unallocated without one.  The layer must be
+ * qcow2 with 64 KiB clusters (or raw: all of it is data).  opts->verify is
+ * ignored (compare the chains instead).  Measure: as keel_copy_measure_qcow2().
  */
 int keel_copy_layer_to_qcow2(const struct keel_copy_layer *layer, const char *backing_file,
                              const char *backing_format, const struct keel_copy_dst *dst,

@@ -12,6 +12,11 @@
  *     backing: the copied chain compares identical (zero clusters over a
  *     backing's data kept), qemu-img info shows the chain;
  *   - from a chain whose base is raw;
+ *   - zero data found in what is read: a raw source with zero runs into a
+ *     new file (skipped), a used file and an LV of old bytes (zeroed), the
+ *     stats naming exactly the runs; qcow2 data clusters of zeroes left
+ *     out of a collapsed qcow2 copy, and kept as zero clusters over a
+ *     backing file in a layer copy;
  *   - cancelled half way: KEEL_E_CANCELLED, the source unchanged;
  *   - a compressed cluster is refused, naming it;
  *   - between storage domains: the chain imported layer by layer into
@@ -41,6 +46,7 @@
 #include "volume/copy.h"
 #include "volume/vol.h"
 
+#define KiB (UINT64_C(1) << 10)
 #define MiB (UINT64_C(1) << 20)
 
 static char *dir;
@@ -358,6 +364,255 @@ START_TEST(collapse_over_raw_base)
 }
 END_TEST
 
+/*
+ * Zero data in what is read: a raw source of ZSIZE bytes of random data
+ * with zero runs written into it (zeroes, not holes: a raw layer is all
+ * data to the resolver).  The engine looks at 4 KiB blocks and takes a
+ * zero run of its own from 64 KiB on (or a whole read); it reads 1 MiB
+ * chunks here, so a run is cut at chunk boundaries.  `found` is what the
+ * engine must skip or zero of each run.
+ */
+#define ZSIZE (16 * MiB)
+
+static const struct {
+    uint64_t off, len, found;
+} zruns[] = {
+    { 1 * MiB, 2 * MiB, 2 * MiB },                      /* two whole chunks */
+    { 3 * MiB + 4 * KiB, 32 * KiB, 0 },                 /* too short: written as data */
+    { 5 * MiB + 512 * KiB, 1664 * KiB, 1664 * KiB },    /* across chunks: 512K + 1M + 128K */
+    { 9 * MiB + 256 * KiB, 64 * KiB, 64 * KiB },        /* exactly the minimum, inside data */
+    { 10 * MiB + 256 * KiB, 60 * KiB, 0 },              /* just short of it */
+    { 12 * MiB - 32 * KiB, 128 * KiB, 96 * KiB },       /* 32K at a chunk's end stays data */
+    { 13 * MiB, 32 * KiB, 0 },                          /* and 32K at a chunk's start */
+    { 14 * MiB, 2 * MiB, 2 * MiB },                     /* the tail */
+};
+
+static uint64_t zruns_found(void)
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < sizeof(zruns) / sizeof(zruns[0]); i++)
+        n += zruns[i].found;
+    return n;
+}
+
+/* Write the raw source `name`; its bytes are returned (the caller frees them). */
+static unsigned char *make_zraw(const char *name)
+{
+    unsigned char *img = malloc(ZSIZE);
+    uint64_t x = 0x2545f4914f6cdd1dull;
+    char *p = path(name);
+    FILE *f;
+
+    ck_assert(img != NULL);
+    for (size_t i = 0; i < ZSIZE; i += 8) {
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        memcpy(img + i, &x, 8);
+    }
+    for (size_t i = 0; i < sizeof(zruns) / sizeof(zruns[0]); i++)
+        memset(img + zruns[i].off, 0, zruns[i].len);
+    f = fopen(p, "wb");
+    ck_assert(f != NULL);
+    ck_assert_uint_eq(fwrite(img, 1, ZSIZE, f), ZSIZE);
+    ck_assert_int_eq(fclose(f), 0);
+    free(p);
+    return img;
+}
+
+/* The 64 KiB clusters of img[0, size) that hold a non-zero byte. */
+static uint64_t data_clusters(const unsigned char *img, uint64_t size)
+{
+    uint64_t n = 0;
+
+    for (uint64_t c = 0; c < size; c += 64 * KiB)
+        for (uint64_t i = c; i < c + 64 * KiB && i < size; i++)
+            if (img[i] != 0) {
+                n++;
+                break;
+            }
+    return n;
+}
+
+static struct keel_blockdev *open_file(const char *name)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    char *p = path(name), *url = keel_strdup_printf("file://%s", p);
+    struct keel_blockdev *d = NULL;
+
+    ck_assert_msg(keel_blockdev_open(url, NULL, &d, &err) == 0, "%s", err.msg);
+    free(url);
+    free(p);
+    return d;
+}
+
+static void compare_files(const char *fmt_a, const char *a, const char *fmt_b, const char *b)
+{
+    char *pa = path(a), *pb = path(b);
+    const char *argv[] = { "qemu-img", "compare", "-f", fmt_a, "-F", fmt_b, pa, pb, NULL };
+
+    run(argv);
+    free(pa);
+    free(pb);
+}
+
+/*
+ * A raw source with zero runs into a new sparse file (the runs skipped)
+ * and into a file full of old bytes (the runs written as zeroes): the
+ * stats name exactly the runs, verification passes, and qemu-img compare
+ * says identical -- so over old bytes the runs read back as zeroes.
+ */
+START_TEST(raw_zero_runs)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    unsigned char *img = make_zraw("zsrc.raw");
+    struct keel_blockdev *s = open_file("zsrc.raw");
+    struct keel_copy_layer l = { .dev = s, .size = ZSIZE };
+    struct keel_copy_opts opts = { .inflight = 4, .chunk = MiB, .verify = true };
+    uint64_t z = zruns_found();
+
+    for (int g = 0; g < 2; g++) {
+        const char *name = g ? "zold.raw" : "znew.raw";
+        struct keel_blockdev *d = dest_sized(name, ZSIZE);
+        struct keel_copy_dst dst = { .dev = d, .size = ZSIZE, .reads_zero = g == 0 };
+        struct keel_copy_stats st;
+
+        if (g == 1) {
+            unsigned char *old = malloc(ZSIZE);
+
+            memset(old, 0xee, ZSIZE);
+            ck_assert_msg(keel_blockdev_pwrite(d, old, ZSIZE, 0, &err) == 0, "%s", err.msg);
+            free(old);
+        }
+        ck_assert_msg(keel_copy_to_raw(&l, 1, &dst, &opts, &st, &err) == 0, "%s", err.msg);
+        keel_blockdev_close(d);
+        compare_files("raw", "zsrc.raw", "raw", name);
+        ck_assert_uint_eq(st.size, ZSIZE);
+        ck_assert_uint_eq(st.data, ZSIZE - z);
+        ck_assert_uint_eq(g ? st.zeroed : st.skipped, z);
+        ck_assert_uint_eq(g ? st.skipped : st.zeroed, 0);
+        fprintf(stderr, "test_copy: a raw source with %llu KiB of zero runs into a %s file: "
+                        "%llu KiB data, %llu KiB zeroed, %llu KiB skipped\n",
+                (unsigned long long)(z / KiB), g ? "used" : "new",
+                (unsigned long long)(st.data / KiB), (unsigned long long)(st.zeroed / KiB),
+                (unsigned long long)(st.skipped / KiB));
+    }
+    keel_blockdev_close(s);
+    free(img);
+}
+END_TEST
+
+/*
+ * qcow2 destinations: data clusters holding only zeroes -- in the raw base
+ * and written as zeroes by qemu-io into a qcow2 top over the base's data
+ * -- take no cluster.  Collapsed: they stay unallocated (qemu-img check
+ * shows the image ends right after the data it needs), compare identical.
+ * Layer by layer: the base's become unallocated, the top's become zero
+ * clusters, which must hide the base's data (left unallocated, compare
+ * would see it).
+ */
+START_TEST(zero_clusters_to_qcow2)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    unsigned char *img = make_zraw("zsrc.raw");
+    char *top = path("ztop");
+    struct keel_blockdev *sb = open_file("zsrc.raw"), *st_dev;
+    struct keel_copy_layer l[2];
+    struct keel_copy_stats st;
+    uint64_t need = 0, ndata, nbase = data_clusters(img, ZSIZE);
+    struct stat sst;
+
+    {
+        const char *c[] = { "qemu-img", "create", "-f", "qcow2", "-b", "zsrc.raw", "-F", "raw",
+                            top, "16M", NULL };
+        const char *map[] = { "qemu-img", "map", "--output=json", top, NULL };
+        char *out = NULL;
+
+        run(c);
+        qemu_io(top, "write -P 0 0 1M");       /* over the base's data */
+        qemu_io(top, "write -P 0x55 1M 512k"); /* over the base's zeroes */
+        qemu_io(top, "write -P 0 8M 64k");
+        ck_assert_msg(keel_lab_run_ok(map, NULL, &out, &err) == 0, "%s", err.msg);
+        /* qemu wrote the zeroes as data clusters, so the engine has zeroes to find. */
+        ck_assert_msg(strstr(out, "\"start\": 0, \"length\": 1572864, \"depth\": 0, "
+                                  "\"present\": true, \"zero\": false, \"data\": true") != NULL,
+                      "%s", out);
+        free(out);
+    }
+    memset(img, 0, MiB);
+    memset(img + MiB, 0x55, 512 * KiB);
+    memset(img + 8 * MiB, 0, 64 * KiB);
+    ndata = data_clusters(img, ZSIZE);
+    ck_assert_int_eq(stat(top, &sst), 0);
+    st_dev = open_file("ztop");
+    l[0] = (struct keel_copy_layer){ .dev = st_dev, .size = (uint64_t)sst.st_size,
+                                     .qcow2 = true };
+    l[1] = (struct keel_copy_layer){ .dev = sb, .size = ZSIZE };
+    /* Collapsed. */
+    {
+        struct keel_copy_opts opts = { .verify = true };
+        struct keel_blockdev *d;
+        char *p = path("zcopy.qcow2"), *want;
+        const char *chk[] = { "qemu-img", "check", "--output=json", "-f", "qcow2", p, NULL };
+        char *out = NULL;
+
+        ck_assert_msg(keel_copy_measure_qcow2(l, 2, &need, &err) == 0, "%s", err.msg);
+        d = dest_sized("zcopy.qcow2", need);
+        {
+            struct keel_copy_dst dst = { .dev = d, .size = need };
+
+            ck_assert_msg(keel_copy_to_qcow2(l, 2, &dst, &opts, &st, &err) == 0, "%s", err.msg);
+        }
+        keel_blockdev_close(d);
+        ck_assert_uint_eq(st.data, ndata * 64 * KiB);
+        ck_assert_uint_eq(st.skipped, ZSIZE - st.data);
+        ck_assert_msg(keel_lab_run_ok(chk, NULL, &out, &err) == 0, "%s", err.msg);
+        /* header, refcount table and block, L1, one L2 table, then the data clusters */
+        want = keel_strdup_printf("\"image-end-offset\": %llu,",
+                                  (unsigned long long)((5 + ndata) * 64 * KiB));
+        ck_assert_msg(strstr(out, want) != NULL && strstr(out, "\"check-errors\": 0") != NULL,
+                      "%s (want %s; measure said %llu)", out, want, (unsigned long long)need);
+        fprintf(stderr, "test_copy: collapsed into qcow2: %llu data clusters of the %llu measured "
+                        "(%llu bytes)\n", (unsigned long long)ndata,
+                (unsigned long long)(need / (64 * KiB) - 5), (unsigned long long)need);
+        free(out);
+        free(want);
+        free(p);
+        compare_files("qcow2", "ztop", "qcow2", "zcopy.qcow2");
+    }
+    /* Layer by layer: zbase2 <- ztop2. */
+    for (int i = 0; i < 2; i++) {
+        const char *name = i ? "ztop2" : "zbase2";
+        const struct keel_copy_layer *src = &l[1 - i];
+        struct keel_blockdev *d;
+
+        ck_assert_msg(keel_copy_measure_layer_qcow2(src, &need, &err) == 0, "%s", err.msg);
+        d = dest_sized(name, need);
+        {
+            struct keel_copy_dst dst = { .dev = d, .size = need };
+
+            ck_assert_msg(keel_copy_layer_to_qcow2(src, i ? "zbase2" : NULL, i ? "qcow2" : NULL,
+                                                   &dst, NULL, &st, &err) == 0, "%s", err.msg);
+        }
+        keel_blockdev_close(d);
+        {
+            char *p = path(name);
+            const char *chk[] = { "qemu-img", "check", "-f", "qcow2", p, NULL };
+
+            run(chk);
+            free(p);
+        }
+        /* The base: its clusters that hold data; the top: the 0x55 run (its zeroes hide the
+         * base's data as zero clusters). */
+        ck_assert_uint_eq(st.data, i ? 512 * KiB : nbase * 64 * KiB);
+    }
+    compare_files("qcow2", "ztop", "qcow2", "ztop2");
+    keel_blockdev_close(st_dev);
+    keel_blockdev_close(sb);
+    free(top);
+    free(img);
+}
+END_TEST
+
 struct canceller {
     int flag;
     uint64_t at;
@@ -636,6 +891,76 @@ START_TEST(between_domains)
 }
 END_TEST
 
+/*
+ * The raw source with zero runs into a preallocated raw LV of a block
+ * domain (tgtd) that holds an old volume's bytes: the runs are written as
+ * zeroes (zeroed, none skipped), verification passes, and qemu-img compare
+ * of the source with the LV's bytes in the LUN file says identical.
+ */
+START_TEST(zero_runs_onto_lv)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    struct keel_lab_tgtd *tgtd = NULL;
+    struct keel_blockdev *lun = NULL, *s;
+    struct keel_sd *sd = NULL;
+    uint64_t size = 12ull << 30, z = zruns_found();
+    const char *guids[] = { "360014050000000000000000000000b02" };
+    struct keel_sd_create cb = { .uuid = SDB, .name = "block", .type = KEEL_SD_TYPE_ISCSI,
+                                 .klass = KEEL_SD_CLASS_DATA, .pv_guids = guids };
+    struct keel_vol_create c = { .image = IMG_B, .format = KEEL_VOL_RAW,
+                                 .type = KEEL_VOL_PREALLOCATED, .capacity = ZSIZE,
+                                 .illegal = true };
+    char vol[KEEL_UUID_LEN + 1];
+    struct keel_vol_payload p;
+    struct keel_copy_dst dst;
+    struct keel_copy_stats st;
+    struct keel_copy_opts opts = { .chunk = MiB, .verify = true };
+    unsigned char *img = make_zraw("zsrc.raw"), *old = malloc(ZSIZE);
+
+    ck_assert_msg(keel_lab_tgtd_start(&tgtd, &err) == 0 &&
+                  keel_lab_tgtd_add_target(tgtd, "zero", &size, 1, NULL, NULL, &err) == 0 &&
+                  keel_blockdev_open(keel_lab_tgtd_lun_url(tgtd, 0, 1), NULL, &lun, &err) == 0 &&
+                  keel_sd_create_block(&lun, 1, &cb, &sd, &err) == 0 &&
+                  keel_vol_create(sd, &c, vol, &err) == 0 &&
+                  keel_vol_payload_open(sd, vol, &p, &err) == 0, "%s", err.msg);
+    /* The old volume's bytes. */
+    memset(old, 0xee, ZSIZE);
+    ck_assert_msg(keel_blockdev_pwrite(p.dev, old, ZSIZE, p.offset, &err) == 0 &&
+                  keel_blockdev_flush(p.dev, &err) == 0, "%s", err.msg);
+    s = open_file("zsrc.raw");
+    {
+        struct keel_copy_layer l = { .dev = s, .size = ZSIZE };
+
+        dst = (struct keel_copy_dst){ .dev = p.dev, .offset = p.offset, .size = p.size };
+        ck_assert_msg(keel_copy_to_raw(&l, 1, &dst, &opts, &st, &err) == 0, "%s", err.msg);
+    }
+    ck_assert_uint_eq(st.data, ZSIZE - z);
+    ck_assert_uint_eq(st.zeroed, z);
+    ck_assert_uint_eq(st.skipped, 0);
+    {
+        char *src = path("zsrc.raw");
+        char *lv = keel_strdup_printf("json:{\"driver\":\"raw\",\"offset\":%llu,\"size\":%llu,"
+                                      "\"file\":{\"driver\":\"file\",\"filename\":\"%s\"}}",
+                                      (unsigned long long)p.offset, (unsigned long long)ZSIZE,
+                                      keel_lab_tgtd_lun_path(tgtd, 0, 1));
+        const char *cmp[] = { "qemu-img", "compare", "-U", "-f", "raw", src, lv, NULL };
+
+        run(cmp);
+        free(src);
+        free(lv);
+    }
+    fprintf(stderr, "test_copy: a raw source with zero runs onto an LV of old bytes: %llu KiB "
+                    "zeroed, identical\n", (unsigned long long)(st.zeroed / KiB));
+    keel_blockdev_close(s);
+    keel_vol_payload_close(&p);
+    keel_sd_close(sd);
+    keel_blockdev_close(lun);
+    keel_lab_tgtd_stop(tgtd);
+    free(old);
+    free(img);
+}
+END_TEST
+
 struct restarter {
     struct keel_lab_tgtd *tgtd;
     bool done;
@@ -766,10 +1091,13 @@ int main(void)
     tcase_add_test(tc, collapse_to_qcow2);
     tcase_add_test(tc, preserve_chain);
     tcase_add_test(tc, collapse_over_raw_base);
+    tcase_add_test(tc, raw_zero_runs);
+    tcase_add_test(tc, zero_clusters_to_qcow2);
     tcase_add_test(tc, cancel_half_way);
     tcase_add_test(tc, compressed_refused);
     tcase_add_test(tc, wrapping_l1_refused);
     tcase_add_test(tc, between_domains);
+    tcase_add_test(tc, zero_runs_onto_lv);
     tcase_add_test(tc, through_tgtd_restart);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
