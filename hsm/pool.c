@@ -47,6 +47,7 @@ struct member {
 struct spm_dom {
     char sd[KEEL_UUID_LEN + 1];
     struct keel_hsm_own md;
+    bool journalled;                /* a domain of the SPM: journal installed, conns in it */
 };
 
 struct keel_hsm_pool {
@@ -220,6 +221,9 @@ static void spm_end(struct keel_hsm_pool *p, bool lost)
     struct keel_error err = KEEL_ERROR_INIT;
     uint64_t lver = keel_spm_lver(p->spm);
 
+    /* No connection keeps the SDM fence past the lease that owns it (io/fence.h). */
+    for (size_t k = 0; k < p->ndoms; k++)
+        keel_hsm_own_fence(&p->doms[k]->md, NULL);
     if (lost) {
         keel_spm_abandon(p->spm);
         keel_log(KEEL_LOG_ERROR, MOD, "pool %s: the SPM lease is lost: no longer SPM", p->uuid);
@@ -233,11 +237,19 @@ static void spm_end(struct keel_hsm_pool *p, bool lost)
     emit_spm(p, lost ? "lost" : "free", lver, lost ? "the SPM lease is lost" : NULL);
 }
 
-/* 0 while this host may write as SPM; a lost lease ends the SPM (invariant 2). */
+/*
+ * 0 while this host may write as SPM (invariant 2).  A fence that is only
+ * closing (the host id not renewed for a while: storage slow) refuses the
+ * change; a host id lease that is lost ends the SPM for good.
+ */
 static int spm_alive(struct keel_hsm_pool *p, struct keel_error *err)
 {
+    struct member *m = member_find(p, p->master);
+
     if (keel_spm_check(p->spm, err) == 0)
         return 0;
+    if (m != NULL && keel_delta_valid(m->delta, NULL))
+        return keel_error_prefix(err, "pool %s: SPM", p->uuid);
     spm_end(p, true);
     return keel_error_prefix(err, "pool %s: SPM", p->uuid);
 }
@@ -498,6 +510,7 @@ int keel_hsm_storage_pool_spm_start(struct keel_hsm_call *call,
     /* The SPM's own connections: the master first, then every Active domain. */
     if ((p->doms[0] = spm_dom_open(p, p->master, err)) == NULL)
         goto out;
+    p->doms[0]->journalled = true;
     p->ndoms = 1;
     for (size_t k = 0; k < i.ndomains; k++) {
         struct keel_error e2 = KEEL_ERROR_INIT;
@@ -510,6 +523,7 @@ int keel_hsm_storage_pool_spm_start(struct keel_hsm_call *call,
             keel_log(KEEL_LOG_WARN, MOD, "pool %s: SPM without %s", a->pool, e2.msg);
             continue;
         }
+        d->journalled = true;
         p->doms[p->ndoms++] = d;
     }
     for (size_t k = 0; k < p->ndoms; k++)
@@ -627,135 +641,157 @@ static struct spm_dom *spm_open_fenced(struct keel_hsm_pool *p, const char *sd,
     return d;
 }
 
+/* ---- the SPM's domain verbs ---- */
+
+typedef int spm_op_fn(struct keel_hsm_pool *p, const char *sd, bool force,
+                      struct keel_error *err);
+
+/* One of the verbs below: as the SPM of pool, op on domain sd, then the pool as it is now. */
+static int spm_domain_verb(struct keel_hsm_call *call, const char *pool, const char *sd,
+                           bool force, spm_op_fn *op, const char *done, json_t **result,
+                           struct keel_error *err)
+{
+    struct keel_hsm_pool *p = keel_hsm_pool(call->hsm);
+    int rc = -1;
+
+    pthread_mutex_lock(&p->lock);
+    if (need_spm(p, pool, err) == 0 && op(p, sd, force, err) == 0) {
+        keel_log(KEEL_LOG_INFO, MOD, "pool %s: %s %s", pool, done, sd);
+        rc = result_info(p, p->master, result, err);
+    }
+    pthread_mutex_unlock(&p->lock);
+    return rc;
+}
+
+static int op_attach(struct keel_hsm_pool *p, const char *sd, bool force, struct keel_error *err)
+{
+    struct spm_dom *d = spm_open_fenced(p, sd, err);
+    int rc;
+
+    if (d == NULL)
+        return -1;
+    rc = keel_pool_attach(p->doms[0]->md.sd, d->md.sd, force,
+                          keel_spm_journal(p->spm, p->master), err);
+    spm_dom_free(d);
+    return rc;
+}
+
+/* The SPM changes an activated domain too: fenced, its journal recovered and installed. */
+static int spm_take(struct keel_hsm_pool *p, const char *sd, struct keel_error *err)
+{
+    struct keel_spm_conn conns[1 + 64];
+    struct spm_dom *d = spm_dom_find(p, sd);
+    bool opened = false;
+    size_t n;
+
+    if (d != NULL && d->journalled)
+        return 0;
+    if (d == NULL) {  /* else opened by the journal's recovery: it gets its own journal now */
+        if (p->ndoms == KEEL_POOL_MAX_DOMAINS)
+            return keel_error_set(err, KEEL_E_NOSPC, 0, "pool %s: too many domains", p->uuid);
+        if ((d = spm_dom_open(p, sd, err)) == NULL)
+            return -1;
+        opened = true;
+    }
+    if (d->md.ndevs + 1 > sizeof(conns) / sizeof(conns[0])) {
+        if (opened)
+            spm_dom_free(d);
+        return keel_error_set(err, KEEL_E_UNSUPPORTED, 0, "storage domain %s: too many LUNs",
+                              sd);
+    }
+    n = spm_conns(d, conns);
+    if (keel_spm_add_domain(p->spm, d->md.sd, conns, n, NULL, err) != 0) {
+        if (opened)
+            spm_dom_free(d);
+        return -1;
+    }
+    d->journalled = true;
+    if (opened)
+        p->doms[p->ndoms++] = d;
+    return 0;
+}
+
+static int op_activate(struct keel_hsm_pool *p, const char *sd, bool force,
+                       struct keel_error *err)
+{
+    (void)force;
+    if (keel_pool_activate(p->doms[0]->md.sd, sd, err) != 0)
+        return -1;
+    return spm_take(p, sd, err);
+}
+
+static int op_deactivate(struct keel_hsm_pool *p, const char *sd, bool force,
+                         struct keel_error *err)
+{
+    (void)force;
+    if (keel_pool_deactivate(p->doms[0]->md.sd, sd, err) != 0)
+        return -1;
+    for (size_t k = 1; k < p->ndoms; k++) {
+        struct keel_spm_conn conns[1 + 64];
+
+        if (strcmp(p->doms[k]->sd, sd) != 0)
+            continue;
+        if (p->doms[k]->md.ndevs + 1 <= sizeof(conns) / sizeof(conns[0]))
+            keel_spm_remove_domain(p->spm, sd, conns, spm_conns(p->doms[k], conns));
+        spm_dom_free(p->doms[k]);
+        memmove(&p->doms[k], &p->doms[k + 1], (p->ndoms - k - 1) * sizeof(p->doms[0]));
+        p->ndoms--;
+        break;
+    }
+    return 0;
+}
+
+static int op_detach(struct keel_hsm_pool *p, const char *sd, bool force, struct keel_error *err)
+{
+    struct spm_dom *d;
+    int rc;
+
+    (void)force;
+    if (spm_dom_find(p, sd) != NULL && strcmp(sd, p->master) != 0)
+        return keel_error_set(err, KEEL_E_BUSY, 0, "storage domain %s: active in pool %s: "
+                              "deactivate it first", sd, p->uuid);
+    if ((d = spm_open_fenced(p, sd, err)) == NULL)
+        return -1;
+    rc = keel_pool_detach(p->doms[0]->md.sd, d->md.sd, keel_spm_journal(p->spm, p->master), err);
+    spm_dom_free(d);
+    /* Its lockspace is left too, unless a job is using the pool's. */
+    for (size_t k = 0; rc == 0 && k < p->nmembers; k++)
+        if (strcmp(p->members[k]->sd, sd) == 0 && p->pins == 0) {
+            member_leave(p->members[k]);
+            p->members[k] = p->members[--p->nmembers];
+            break;
+        }
+    return rc;
+}
+
 int keel_hsm_storage_pool_attach_domain(
     struct keel_hsm_call *call, const struct keel_api_storage_pool_attach_domain_params *a,
     json_t **result, struct keel_error *err)
 {
-    struct keel_hsm_pool *p = keel_hsm_pool(call->hsm);
-    struct spm_dom *d;
-    int rc = -1;
-
-    pthread_mutex_lock(&p->lock);
-    if (need_spm(p, a->pool, err) != 0)
-        goto out;
-    if ((d = spm_open_fenced(p, a->sd, err)) == NULL)
-        goto out;
-    rc = keel_pool_attach(p->doms[0]->md.sd, d->md.sd, a->has_force && a->force,
-                          keel_spm_journal(p->spm, p->master), err);
-    spm_dom_free(d);
-    if (rc == 0) {
-        keel_log(KEEL_LOG_INFO, MOD, "pool %s: attached %s", a->pool, a->sd);
-        rc = result_info(p, p->master, result, err);
-    }
-out:
-    pthread_mutex_unlock(&p->lock);
-    return rc;
+    return spm_domain_verb(call, a->pool, a->sd, a->has_force && a->force, op_attach,
+                           "attached", result, err);
 }
 
 int keel_hsm_storage_pool_activate_domain(
     struct keel_hsm_call *call, const struct keel_api_storage_pool_activate_domain_params *a,
     json_t **result, struct keel_error *err)
 {
-    struct keel_hsm_pool *p = keel_hsm_pool(call->hsm);
-    struct spm_dom *d = NULL;
-    struct keel_spm_conn conns[1 + 64];
-    size_t n;
-    int rc = -1;
-
-    pthread_mutex_lock(&p->lock);
-    if (need_spm(p, a->pool, err) != 0)
-        goto out;
-    if (keel_pool_activate(p->doms[0]->md.sd, a->sd, err) != 0)
-        goto out;
-    keel_log(KEEL_LOG_INFO, MOD, "pool %s: activated %s", a->pool, a->sd);
-    /* The SPM now changes it too: its journal recovered and installed. */
-    if (spm_dom_find(p, a->sd) == NULL) {
-        if ((d = spm_dom_open(p, a->sd, err)) == NULL)
-            goto out;
-        if (d->md.ndevs + 1 > sizeof(conns) / sizeof(conns[0])) {
-            spm_dom_free(d);
-            keel_error_set(err, KEEL_E_UNSUPPORTED, 0, "storage domain %s: too many LUNs",
-                           a->sd);
-            goto out;
-        }
-        n = spm_conns(d, conns);
-        rc = 0;
-        for (size_t k = 0; rc == 0 && k < n; k++)
-            rc = k == 0 ? keel_spm_add_domain(p->spm, d->md.sd, &conns[k], NULL, err)
-                        : (keel_blockdev_set_fence(conns[k].dev, keel_spm_fence(p->spm)), 0);
-        if (rc != 0) {
-            spm_dom_free(d);
-            goto out;
-        }
-        p->doms[p->ndoms++] = d;
-    }
-    rc = result_info(p, p->master, result, err);
-out:
-    pthread_mutex_unlock(&p->lock);
-    return rc;
+    return spm_domain_verb(call, a->pool, a->sd, false, op_activate, "activated", result, err);
 }
 
 int keel_hsm_storage_pool_deactivate_domain(
     struct keel_hsm_call *call, const struct keel_api_storage_pool_deactivate_domain_params *a,
     json_t **result, struct keel_error *err)
 {
-    struct keel_hsm_pool *p = keel_hsm_pool(call->hsm);
-    int rc = -1;
-
-    pthread_mutex_lock(&p->lock);
-    if (need_spm(p, a->pool, err) != 0)
-        goto out;
-    if (keel_pool_deactivate(p->doms[0]->md.sd, a->sd, err) != 0)
-        goto out;
-    keel_log(KEEL_LOG_INFO, MOD, "pool %s: deactivated %s", a->pool, a->sd);
-    for (size_t k = 1; k < p->ndoms; k++) {
-        if (strcmp(p->doms[k]->sd, a->sd) != 0)
-            continue;
-        keel_spm_remove_domain(p->spm, a->sd);
-        spm_dom_free(p->doms[k]);
-        memmove(&p->doms[k], &p->doms[k + 1], (p->ndoms - k - 1) * sizeof(p->doms[0]));
-        p->ndoms--;
-        break;
-    }
-    rc = result_info(p, p->master, result, err);
-out:
-    pthread_mutex_unlock(&p->lock);
-    return rc;
+    return spm_domain_verb(call, a->pool, a->sd, false, op_deactivate, "deactivated", result,
+                           err);
 }
 
 int keel_hsm_storage_pool_detach_domain(
     struct keel_hsm_call *call, const struct keel_api_storage_pool_detach_domain_params *a,
     json_t **result, struct keel_error *err)
 {
-    struct keel_hsm_pool *p = keel_hsm_pool(call->hsm);
-    struct spm_dom *d;
-    int rc = -1;
-
-    pthread_mutex_lock(&p->lock);
-    if (need_spm(p, a->pool, err) != 0)
-        goto out;
-    if (spm_dom_find(p, a->sd) != NULL && strcmp(a->sd, p->master) != 0) {
-        keel_error_set(err, KEEL_E_BUSY, 0, "storage domain %s: active in pool %s: deactivate "
-                       "it first", a->sd, a->pool);
-        goto out;
-    }
-    if ((d = spm_open_fenced(p, a->sd, err)) == NULL)
-        goto out;
-    rc = keel_pool_detach(p->doms[0]->md.sd, d->md.sd, keel_spm_journal(p->spm, p->master), err);
-    spm_dom_free(d);
-    if (rc == 0) {
-        keel_log(KEEL_LOG_INFO, MOD, "pool %s: detached %s", a->pool, a->sd);
-        for (size_t k = 0; k < p->nmembers; k++)
-            if (strcmp(p->members[k]->sd, a->sd) == 0 && p->pins == 0) {
-                member_leave(p->members[k]);
-                p->members[k] = p->members[--p->nmembers];
-                break;
-            }
-        rc = result_info(p, p->master, result, err);
-    }
-out:
-    pthread_mutex_unlock(&p->lock);
-    return rc;
+    return spm_domain_verb(call, a->pool, a->sd, false, op_detach, "detached", result, err);
 }
 
 /* ---- the writer ---- */
@@ -768,7 +804,7 @@ int keel_hsm_writer_get(struct keel_hsm *h, const char *sd_uuid, struct keel_hsm
 
     memset(w, 0, sizeof(*w));
     pthread_mutex_lock(&p->lock);
-    if (p->spm != NULL && (d = spm_dom_find(p, sd_uuid)) != NULL) {
+    if (p->spm != NULL && (d = spm_dom_find(p, sd_uuid)) != NULL && d->journalled) {
         if (spm_alive(p, err) != 0) {
             pthread_mutex_unlock(&p->lock);
             return -1;
@@ -815,19 +851,18 @@ int keel_hsm_pool_lockspace(struct keel_hsm *h, const char *sd_uuid, struct keel
                        sd_uuid);
         goto out;
     }
-    if ((m = member_find(p, sd_uuid)) == NULL) {
-        if (read_pool(h, p->master, &i, err) != 0)
-            goto out;
-        for (size_t k = 0; k < i.ndomains; k++)
-            in = in || (strcmp(i.domains[k].uuid, sd_uuid) == 0 && i.domains[k].active);
-        if (!in) {
-            keel_error_set(err, KEEL_E_PERM, 0, "storage domain %s: not an active domain of pool "
-                           "%s", sd_uuid, p->uuid);
-            goto out;
-        }
-        if (member_join(p, sd_uuid, &m, err) != 0)
-            goto out;
+    /* Active now (a member may stay joined after a detach while jobs ran). */
+    if (read_pool(h, p->master, &i, err) != 0)
+        goto out;
+    for (size_t k = 0; k < i.ndomains; k++)
+        in = in || (strcmp(i.domains[k].uuid, sd_uuid) == 0 && i.domains[k].active);
+    if (!in) {
+        keel_error_set(err, KEEL_E_PERM, 0, "storage domain %s: not an active domain of pool %s",
+                       sd_uuid, p->uuid);
+        goto out;
     }
+    if ((m = member_find(p, sd_uuid)) == NULL && member_join(p, sd_uuid, &m, err) != 0)
+        goto out;
     if (!keel_delta_valid(m->delta, NULL)) {
         keel_error_set(err, KEEL_E_FENCED, 0, "lockspace %s: this host's id is lost", sd_uuid);
         goto out;

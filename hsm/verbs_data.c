@@ -168,8 +168,12 @@ static void on_progress(void *opaque, uint64_t done, uint64_t total)
     keel_hsm_job_progress(c->job, c->done + done, c->total);
 }
 
-/* The destination volume vol: it must be ILLEGAL (a copy destination) and hold `need` bytes. */
-static int check_dst(struct copy_job *c, const char *vol, uint64_t capacity,
+/*
+ * The destination volume vol: ILLEGAL (a copy destination), in dst_img,
+ * over `parent` (the blank UUID for none), of the source's capacity (a
+ * bigger one would show an old volume's bytes past the copy).
+ */
+static int check_dst(struct copy_job *c, const char *vol, const char *parent, uint64_t capacity,
                      struct keel_vol_entry *e, struct keel_error *err)
 {
     if (keel_vol_info(c->dst.sd, vol, e, err) != 0)
@@ -180,10 +184,12 @@ static int check_dst(struct copy_job *c, const char *vol, uint64_t capacity,
     if (e->md.legality != KEEL_VOL_ILLEGAL)
         return keel_error_set(err, KEEL_E_INVAL, 0, "copy destination %s: LEGAL: the SPM "
                               "creates a copy's destination ILLEGAL", vol);
-    if (e->md.capacity < capacity)
+    if (strcmp(e->md.parent, parent) != 0)
+        return keel_error_set(err, KEEL_E_INVAL, 0, "copy destination %s: its parent is %s, the "
+                              "copy's is %s", vol, e->md.parent, parent);
+    if (e->md.capacity != capacity)
         return keel_error_set(err, KEEL_E_RANGE, 0, "copy destination %s: capacity %" PRIu64
-                              " is less than the source's %" PRIu64, vol, e->md.capacity,
-                              capacity);
+                              ", the source's is %" PRIu64, vol, e->md.capacity, capacity);
     return 0;
 }
 
@@ -247,7 +253,9 @@ static int copy_volume(struct copy_job *c, const char *vol, size_t n, bool layer
     uint64_t need;
     int rc = -1;
 
-    if (check_dst(c, vol, top->md.capacity, &e, err) != 0)
+    const char *parent = layer && n > 1 ? c->s.chain.vols[n - 2].uuid : KEEL_BLANK_UUID;
+
+    if (check_dst(c, vol, parent, top->md.capacity, &e, err) != 0)
         return -1;
     qcow2 = e.md.format == KEEL_VOL_COW;
     top_first(c->s.l, n, chain);
@@ -256,8 +264,13 @@ static int copy_volume(struct copy_job *c, const char *vol, size_t n, bool layer
                               "%s is a layer over a parent", vol, top->uuid);
     if (needed(chain, n, layer, qcow2, top->md.capacity, &need, err) != 0)
         return -1;
-    /* The lease first: every write below, truncation included, is under its fence. */
-    if (lease_take(c->delta, &c->dst, c->dst_sd, vol, &lp, &lease, err) != 0)
+    /*
+     * The lease first: every write below, truncation included, is under its
+     * fence; and what was checked is checked again under it (another host
+     * may have copied into it meanwhile).
+     */
+    if (lease_take(c->delta, &c->dst, c->dst_sd, vol, &lp, &lease, err) != 0 ||
+        (lease != NULL && check_dst(c, vol, parent, top->md.capacity, &e, err) != 0))
         goto out;
     if (open_dst(c, &e, need, &d->p[k], &d->l[k], err) != 0)
         goto out;
@@ -266,11 +279,12 @@ static int copy_volume(struct copy_job *c, const char *vol, size_t n, bool layer
                                   .size = d->p[k].size,
                                   .reads_zero = !keel_sd_is_block(c->dst.sd) };
     if (layer && qcow2) {
-        const char *parent = n > 1 ? c->s.chain.vols[n - 2].uuid : NULL;
+        /* The backing format is the destination parent's (a raw base may become qcow2). */
+        bool over = n > 1;
 
-        rc = keel_copy_layer_to_qcow2(&chain[0], parent,
-                                      parent == NULL ? NULL : c->s.l[n - 2].qcow2 ? "qcow2" : "raw",
-                                      &dst, &o, &st, err);
+        rc = keel_copy_layer_to_qcow2(&chain[0], over ? parent : NULL,
+                                      !over ? NULL : d->l[k - 1].qcow2 ? "qcow2" : "raw", &dst,
+                                      &o, &st, err);
     } else if (qcow2) {
         rc = keel_copy_to_qcow2(chain, layer ? 1 : n, &dst, &o, &st, err);
     } else {
@@ -283,6 +297,9 @@ static int copy_volume(struct copy_job *c, const char *vol, size_t n, bool layer
         top_first(d->l, d->n, back);
         rc = keel_copy_compare(chain, n, back, layer ? d->n : 1, top->md.capacity, err);
     }
+    if (rc == 0 && __atomic_load_n(o.cancel, __ATOMIC_SEQ_CST))
+        rc = keel_error_set(err, KEEL_E_CANCELLED, 0, "copy cancelled before %s was marked "
+                            "LEGAL", vol);
     if (rc == 0)
         rc = keel_vol_set_legality(c->dst.sd, vol, KEEL_VOL_LEGAL, err);
     if (rc == 0)
@@ -308,6 +325,12 @@ static int copy_run(struct keel_hsm_job *j, void *opaque, struct keel_error *err
         keel_hsm_own_open(c->h, c->dst_sd, 0, &c->dst, err) != 0 ||
         layers_open(c->src.sd, c->src_img, c->src_vol[0] ? c->src_vol : NULL, &c->s, err) != 0)
         goto out;
+    /* What is copied must be whole (VDSM refuses an illegal source too). */
+    for (size_t i = 0; i < c->s.n; i++)
+        if (c->s.chain.vols[i].status != KEEL_VOL_OK) {
+            keel_error_set(err, KEEL_E_INVAL, 0, "copy source %s: not LEGAL", c->s.chain.vols[i].uuid);
+            goto out;
+        }
     if (lockspace_of(c->h, c->dst.sd, c->dst_sd, &c->delta, &pinned, err) != 0)
         goto out;
     for (size_t i = 0; i < c->s.n; i++)
@@ -345,6 +368,10 @@ int keel_hsm_data_copy(struct keel_hsm_call *call, const struct keel_api_data_co
     if (!(p->has_collapse && p->collapse) && p->dst_volume != NULL)
         return keel_error_set(err, KEEL_E_INVAL, 0, "dst_volume is for a collapsed copy: a "
                               "copy preserving the chain keeps the volume UUIDs");
+    if (strcmp(p->src_sd, p->dst_sd) == 0 &&
+        strcmp(p->src_image, p->dst_image ? p->dst_image : p->src_image) == 0)
+        return keel_error_set(err, KEEL_E_INVAL, 0, "image %s: source and destination are the "
+                              "same image of the same domain", p->src_image);
     if ((c = calloc(1, sizeof(*c))) == NULL)
         return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
     c->h = call->hsm;
@@ -391,6 +418,18 @@ static int zero_run(struct keel_hsm_job *j, void *opaque, struct keel_error *err
     if (lockspace_of(z->h, own.sd, z->sd, &delta, &pinned, err) != 0 ||
         lease_take(delta, &own, z->sd, z->vol, &lp, &lease, err) != 0)
         goto out;
+    /* A parent or a template is someone else's data: wiped only once it is nobody's. */
+    {
+        struct keel_vol_entry e;
+
+        if (keel_vol_info(own.sd, z->vol, &e, err) != 0)
+            goto out;
+        if (e.has_md && e.md.role != KEEL_VOL_LEAF) {
+            keel_error_set(err, KEEL_E_BUSY, 0, "volume %s is a %s volume: others read it",
+                           z->vol, keel_vol_role_name(e.md.role));
+            goto out;
+        }
+    }
     /* ILLEGAL before the first zero: a half-wiped volume is never LEGAL. */
     if (keel_vol_set_legality(own.sd, z->vol, KEEL_VOL_ILLEGAL, err) != 0 ||
         keel_vol_payload_open(own.sd, z->vol, &p, err) != 0)

@@ -131,8 +131,29 @@ struct keel_journal *keel_spm_journal(struct keel_spm *s, const char *sd_uuid)
     return NULL;
 }
 
-int keel_spm_add_domain(struct keel_spm *s, struct keel_sd *sd, const struct keel_spm_conn *conn,
-                        struct keel_journal_report *rep, struct keel_error *err)
+static void fence_conn(const struct keel_spm_conn *c, struct keel_fence *f)
+{
+    if (c->dev != NULL)
+        keel_blockdev_set_fence(c->dev, f);
+    if (c->fs != NULL)
+        keel_fs_set_fence(c->fs, f);
+}
+
+/* Take conns [0, n) out of s's list, their fence removed (they may be closed after). */
+static void forget_conns(struct keel_spm *s, const struct keel_spm_conn *conns, size_t n)
+{
+    for (size_t k = 0; k < n; k++)
+        for (size_t i = 0; i < s->nconns; i++) {
+            if (s->conns[i].dev != conns[k].dev || s->conns[i].fs != conns[k].fs)
+                continue;
+            fence_conn(&s->conns[i], NULL);
+            s->conns[i] = s->conns[--s->nconns];
+            break;
+        }
+}
+
+int keel_spm_add_domain(struct keel_spm *s, struct keel_sd *sd, const struct keel_spm_conn *conns,
+                        size_t nconns, struct keel_journal_report *rep, struct keel_error *err)
 {
     const char *uuid = keel_sd_info(sd)->uuid;
     struct keel_sd **sds;
@@ -149,22 +170,21 @@ int keel_spm_add_domain(struct keel_spm *s, struct keel_sd *sd, const struct kee
     js = realloc(s->journals, (s->nsds + 1) * sizeof(*js));
     if (js != NULL)
         s->journals = js;
-    cs = realloc(s->conns, (s->nconns + 1) * sizeof(*cs));
+    cs = realloc(s->conns, (s->nconns + nconns + 1) * sizeof(*cs));
     if (cs != NULL)
         s->conns = cs;
     if (sds == NULL || js == NULL || cs == NULL)
         return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
-    /* Fenced before the first write, recovered before any new work. */
-    if (conn->dev != NULL)
-        keel_blockdev_set_fence(conn->dev, keel_lease_fence(s->lease));
-    if (conn->fs != NULL)
-        keel_fs_set_fence(conn->fs, keel_lease_fence(s->lease));
-    s->conns[s->nconns++] = *conn;
+    /* Every connection fenced before the first write (recovery may write on any LUN). */
+    for (size_t k = 0; k < nconns; k++) {
+        fence_conn(&conns[k], keel_lease_fence(s->lease));
+        s->conns[s->nconns++] = conns[k];
+    }
     if (keel_spm_check(s, err) != 0 ||
-        keel_journal_open(sd, keel_lease_lver(s->lease), s->host_id, &j,
-                          err) != 0 ||
+        keel_journal_open(sd, keel_lease_lver(s->lease), s->host_id, &j, err) != 0 ||
         keel_journal_recover(j, rep != NULL ? rep : &r, err) != 0) {
         keel_journal_close(j);
+        forget_conns(s, conns, nconns);
         return keel_error_prefix(err, "storage domain %s", uuid);
     }
     keel_journal_attach(j);
@@ -173,7 +193,8 @@ int keel_spm_add_domain(struct keel_spm *s, struct keel_sd *sd, const struct kee
     return 0;
 }
 
-void keel_spm_remove_domain(struct keel_spm *s, const char *sd_uuid)
+void keel_spm_remove_domain(struct keel_spm *s, const char *sd_uuid,
+                            const struct keel_spm_conn *conns, size_t nconns)
 {
     for (size_t i = 1; i < s->nsds; i++) {
         if (strcmp(keel_sd_info(s->sds[i])->uuid, sd_uuid) != 0)
@@ -183,8 +204,9 @@ void keel_spm_remove_domain(struct keel_spm *s, const char *sd_uuid)
         memmove(&s->journals[i], &s->journals[i + 1],
                 (s->nsds - i - 1) * sizeof(*s->journals));
         s->nsds--;
-        return;
+        break;
     }
+    forget_conns(s, conns, nconns);
 }
 
 int keel_spm_stop(struct keel_spm *s, struct keel_error *err)

@@ -61,14 +61,19 @@ int keel_spm_check(struct keel_spm *s, struct keel_error *err);
 struct keel_journal *keel_spm_journal(struct keel_spm *s, const char *sd_uuid);
 
 /*
- * A domain activated while this host is SPM: conn fenced (it stays fenced
- * until the SPM stops), its journal recovered and installed.  sd must
- * stay open while it is a domain of s.
+ * A domain activated while this host is SPM: every connection of conns
+ * [0, n) fenced first (they stay fenced until the SPM stops or the domain
+ * is removed), then its journal recovered and installed.  sd and the
+ * connections must stay open while it is a domain of s.
  */
-int keel_spm_add_domain(struct keel_spm *s, struct keel_sd *sd, const struct keel_spm_conn *conn,
-                        struct keel_journal_report *rep, struct keel_error *err);
-/* A domain deactivated or detached: its journal closed (not the master). */
-void keel_spm_remove_domain(struct keel_spm *s, const char *sd_uuid);
+int keel_spm_add_domain(struct keel_spm *s, struct keel_sd *sd, const struct keel_spm_conn *conns,
+                        size_t nconns, struct keel_journal_report *rep, struct keel_error *err);
+/*
+ * A domain deactivated or detached: its journal closed (not the master's)
+ * and conns [0, n) unfenced and forgotten, so that they may be closed.
+ */
+void keel_spm_remove_domain(struct keel_spm *s, const char *sd_uuid,
+                            const struct keel_spm_conn *conns, size_t nconns);
 
 /* Stop being SPM and free s. */
 int keel_spm_stop(struct keel_spm *s, struct keel_error *err);

@@ -1,8 +1,10 @@
 /*
  * Two keeld processes for the functional tests (test_keeld*.c): a test CA
  * and its certificates, the harness's tgtd (one target, two 12 GiB LUNs)
- * and nfs-ganesha, keeld host ids 1 and 2 over TLS (lease timeout N = 2 s),
- * and a TLS client.  keeld_lab_setup/teardown are a checked fixture.
+ * and nfs-ganesha, keeld host ids 1 and 2 over TLS, and a TLS client.
+ * The lease timeout is N = 3 s: every lease request must end within N,
+ * and 1 or 2 s failed NFS writes on a loaded 2-core machine.
+ * keeld_lab_setup/teardown are a checked fixture.
  */
 #include <check.h>
 #include <errno.h>
@@ -51,11 +53,11 @@ void keeld_start(struct keeld *k, unsigned id)
                   "--host-id", idbuf, "--state-dir", k->state, "--ca", kl_certs.ca, "--cert",
                   kl_certs.server_cert, "--key", kl_certs.server_key, "--listen", "127.0.0.1",
                   "--port", "0", "--port-file", pf, "--monitor-interval", "500",
-                  "--io-timeout", "3000", "--lease-timeout", "2", (char *)NULL);
+                  "--io-timeout", "3000", "--lease-timeout", "3", (char *)NULL);
         execl(exe, "keeld", "--host-id", idbuf, "--state-dir", k->state, "--ca", kl_certs.ca,
               "--cert", kl_certs.server_cert, "--key", kl_certs.server_key, "--listen", "127.0.0.1",
               "--port", "0", "--port-file", pf, "--monitor-interval", "500", "--io-timeout",
-              "3000", "--lease-timeout", "2", (char *)NULL);
+              "3000", "--lease-timeout", "3", (char *)NULL);
         _exit(127);
     }
     for (;;) {
@@ -86,6 +88,9 @@ void keeld_stop(struct keeld *k)
     k->pid = 0;
     free(k->state);
     k->state = NULL;
+    /* A clean stop (SPM lease released, lockspaces left) exits 0; a crash there is a failure. */
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "keeld did not stop cleanly: "
+                  "status %#x", status);
 }
 
 void keeld_lab_setup(void)

@@ -1,6 +1,6 @@
 /*
  * keeld's pool and SPM verbs, two keeld processes over TLS (lease timeout
- * N = 2 s: a host is dead 8N + 6N = 28 s after its last renewal), the
+ * N = 3 s: a host is dead 8N + 6N = 42 s after its last renewal), the
  * harness's tgtd and nfs-ganesha; sanlock and lvm2 judge what is written.
  *
  *   - host 1 makes an NFS domain the master of a new pool; both hosts
@@ -297,7 +297,7 @@ START_TEST(pool_and_spm)
     waitpid(kl_hosts[1].pid, NULL, 0);
     kl_hosts[1].pid = 0;
     keel_client_close(h2);
-    deadline = keel_now_ns() + 60 * KEEL_NS_PER_S;
+    deadline = keel_now_ns() + 90 * KEEL_NS_PER_S;
     for (;;) {
         json_t *p = json_pack("{s:s}", "pool", POOL);
 
@@ -318,6 +318,16 @@ START_TEST(pool_and_spm)
     ck_assert_int_gt(lver3, lver2);
     expect_sanlock(nfs_sd, "-r", "SDM", "owner_id", "1");
     create_volume(h1, nfs_sd, "e1e1e1e1-0000-4000-8000-000000000001", 0);
+    /* A domain activated and deactivated again while SPM, then the SPM stops (keeld exits 0). */
+    json_decref(call_ok(h1, "StoragePool.attachDomain", "{s:s, s:s}", "pool", POOL, "sd",
+                        blk_sd));
+    json_decref(call_ok(h1, "StoragePool.activateDomain", "{s:s, s:s}", "pool", POOL, "sd",
+                        blk_sd));
+    create_volume(h1, blk_sd, "e2e2e2e2-0000-4000-8000-000000000002", 0);
+    json_decref(call_ok(h1, "StoragePool.deactivateDomain", "{s:s, s:s}", "pool", POOL, "sd",
+                        blk_sd));
+    msg = create_volume(h1, blk_sd, "e3e3e3e3-0000-4000-8000-000000000003", KEEL_E_PERM);
+    free(msg);
 
     /* Events: SPM twice, free once, on host 1's subscribed connection. */
     deadline = keel_now_ns() + 5 * KEEL_NS_PER_S;
