@@ -57,6 +57,9 @@ static int layer_open(struct keel_sd *sd, const struct keel_vol_entry *e, struct
         return -1;
     *l = (struct keel_copy_layer){ .dev = p->dev, .offset = p->offset, .size = p->size,
                                    .qcow2 = e->md.format == KEEL_VOL_COW };
+    /* A raw volume is its capacity: its LV may be longer (whole extents). */
+    if (!l->qcow2 && e->md.capacity < l->size)
+        l->size = e->md.capacity;
     return 0;
 }
 

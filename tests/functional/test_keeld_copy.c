@@ -457,6 +457,38 @@ START_TEST(copy_jobs)
     }
     fprintf(stderr, "copy during a tgtd restart: %s\n", e.state);
 
+    /* A raw LV longer than its volume (100 MiB in a 128 MiB extent) copies its capacity. */
+    {
+        char img3[KEEL_UUID_LEN + 1], v3[KEEL_UUID_LEN + 1], *dst, *spec;
+        uint64_t off, size;
+
+        keel_uuid_new(img3);
+        keel_uuid_new(v3);
+        create_volume(h1, blk_sd, img3, v3, NULL, "raw", "preallocated", 100 * MiB, 0, false);
+        create_volume(h1, nfs_sd, img3, v3, NULL, "raw", "sparse", 100 * MiB, 0, true);
+        copy(h2, ev, &e, json_pack("{s:s, s:s, s:s}", "src_sd", blk_sd, "src_image", img3,
+                                   "dst_sd", nfs_sd), 0);
+        ck_assert_msg(strcmp(e.state, "done") == 0, "copy of a 100 MiB raw LV: %s", e.state);
+        lv_place(blk_sd, v3, &off, &size);
+        ck_assert_uint_eq(size, 128 * MiB);
+        dst = nfs_file(nfs_sd, img3, v3);
+        spec = keel_strdup_printf("json:{\"driver\":\"raw\",\"offset\":%llu,\"size\":%llu,"
+                                  "\"file\":{\"driver\":\"file\",\"filename\":\"%s\"}}",
+                                  (unsigned long long)off, (unsigned long long)(100 * MiB),
+                                  keel_lab_tgtd_lun_path(kl_tgtd, 0, 1));
+        {
+            const char *cmp[] = { "qemu-img", "compare", "-q", "-f", "raw", "-F", "raw", dst,
+                                  spec, NULL };
+            struct stat st;
+
+            ck_assert_int_eq(stat(dst, &st), 0);
+            ck_assert_int_eq(st.st_size, 100 * MiB);
+            run(cmp);
+        }
+        free(spec);
+        free(dst);
+    }
+
     /* Wiped (host 2, under the volume's lease): ILLEGAL, zeroes on the LUN, then deleted. */
     {
         json_t *jr = NULL, *p = json_pack("{s:s, s:s}", "sd", blk_sd, "volume", bigdst);
