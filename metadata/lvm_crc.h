@@ -14,4 +14,11 @@
 
 uint32_t keel_lvm_crc(uint32_t seed, const void *buf, size_t len);
 
+/*
+ * keel_lvm_crc(crc, zeros, len) without the zeros, in O(log len).  It
+ * joins CRCs of pieces computed apart:
+ * crc(seed, A||B) == keel_lvm_crc_zeros(crc(seed, A), |B|) ^ crc(0, B).
+ */
+uint32_t keel_lvm_crc_zeros(uint32_t crc, uint64_t len);
+
 #endif /* KEEL_METADATA_LVM_CRC_H */

@@ -21,6 +21,11 @@
  *     quiet and is allowed by the spec (section 5.3).
  *  6. After a failed write the store does not trust its cache: the next
  *     change re-reads everything first.
+ *  7. A change edits s->vg in place with an undo record of what it replaced
+ *     (see "one change, one commit"); any failure puts s->vg back before
+ *     the call returns, so s->vg is always the last committed (or read) VG
+ *     between calls.  The text is formatted by lvm_text.c, which reuses the
+ *     texts of unchanged LVs and gives the bytes keel_lvm_vg_format() gives.
  *
  *   committed N --write text (all areas)--> text N+1 in free space
  *       --flush--> --write header area 1--> area 1 at N+1, others at N
@@ -45,6 +50,7 @@
 #include "metadata/lvm_edit.h"
 #include "metadata/lvm_label.h"
 #include "metadata/lvm_store.h"
+#include "metadata/lvm_text.h"
 
 #define MOD "metadata.lvm"
 #define MiB (UINT64_C(1) << 20)
@@ -74,6 +80,8 @@ struct keel_lvm_store {
     struct pvdev *devs;
     char *vg_name;
     struct keel_lvm_vg *vg;
+    struct keel_lvm_text *text;   /* the formatter's cache of LV texts (lvm_text.h) */
+    bool text_in_sync;            /* text's last format is s->vg as it is now */
     size_t text_size;
     unsigned text_reads;
     bool stale;
@@ -133,8 +141,7 @@ static int dev_write(struct keel_blockdev *dev, uint64_t off, const void *buf, s
 struct wbatch {
     struct keel_iosync sync;
     struct keel_ioreq req[BATCH_MAX];
-    void *buf[BATCH_MAX];
-    const char *name[BATCH_MAX];
+    void *buf[BATCH_MAX];         /* owned buffers, freed after the wait */
     size_t n;
     int rc;
     struct keel_error err;
@@ -146,22 +153,27 @@ static void batch_init(struct wbatch *b)
     keel_iosync_init(&b->sync);
 }
 
-/* Queue op (a write of buf, which the batch then owns, or a flush). */
+/*
+ * Queue op (a write of buf, or a flush).  With own, the batch owns buf and
+ * frees it; without, buf is borrowed and must stay until batch_wait().
+ */
 static void batch_add(struct wbatch *b, struct keel_blockdev *dev, enum keel_io_op op,
-                      uint64_t off, void *buf, size_t len)
+                      uint64_t off, void *buf, size_t len, bool own)
 {
     uint32_t bs = keel_blockdev_block_size(dev);
     struct keel_ioreq *r;
 
     if (b->rc != 0) {
-        free(buf);
+        if (own)
+            free(buf);
         return;
     }
     if (b->n == BATCH_MAX ||
         (op == KEEL_IO_WRITE && (off % bs != 0 || len % bs != 0))) {
         b->rc = op == KEEL_IO_WRITE ? dev_write(dev, off, buf, len, &b->err)
                                     : keel_blockdev_flush(dev, &b->err);
-        free(buf);
+        if (own)
+            free(buf);
         return;
     }
     r = &b->req[b->n];
@@ -170,11 +182,12 @@ static void batch_add(struct wbatch *b, struct keel_blockdev *dev, enum keel_io_
     r->offset = off;
     r->len = len;
     r->buf = buf;
-    b->buf[b->n] = buf;
+    b->buf[b->n] = own ? buf : NULL;
     keel_iosync_prepare(&b->sync, r);
     if (keel_blockdev_submit(dev, r, &b->err) != 0) {
         keel_iosync_cancel(&b->sync, r);
-        free(buf);
+        if (own)
+            free(buf);
         b->rc = -1;
         return;
     }
@@ -473,6 +486,7 @@ parse:
     }
     keel_lvm_vg_free(s->vg);
     s->vg = best->vg;
+    s->text_in_sync = false;
     s->text_size = (size_t)best->size;
     ((struct copy *)best)->vg = NULL;
     if (s->vg_name == NULL && (s->vg_name = strdup(s->vg->name)) == NULL) {
@@ -495,6 +509,7 @@ static struct keel_lvm_store *store_new(struct keel_blockdev *const *devs, size_
     struct keel_lvm_store *s = calloc(1, sizeof(*s));
 
     if (s == NULL || (s->devs = calloc(ndevs ? ndevs : 1, sizeof(*s->devs))) == NULL ||
+        (s->text = keel_lvm_text_new()) == NULL ||
         (vg_name && (s->vg_name = strdup(vg_name)) == NULL)) {
         keel_lvm_store_close(s);
         keel_error_set(err, KEEL_E_NOMEM, ENOMEM, "out of memory");
@@ -515,6 +530,7 @@ void keel_lvm_store_close(struct keel_lvm_store *s)
     if (s == NULL)
         return;
     keel_lvm_vg_free(s->vg);
+    keel_lvm_text_free(s->text);
     keel_lvm_strlist_release(&s->warnings);
     free(s->vg_name);
     free(s->devs);
@@ -634,8 +650,13 @@ int keel_lvm_store_refresh(struct keel_lvm_store *s, bool *changed, struct keel_
 
 /* ---- writing ---- */
 
-/* Write the text at offset off of area m of pd, zero-padded to the sector. */
-/* Queue the text's pieces (one, or two when it wraps) into batch b. */
+/*
+ * Queue the text's pieces (one, or two when it wraps) for offset off of
+ * area m of pd into batch b, the last one zero-padded to the sector (pvck's
+ * search relies on it).  text is lvm_text.h's buffer: 4096-aligned and
+ * zero past len, so the first piece is written from it directly, borrowed
+ * (both areas share it); the second piece of a wrapped text is copied.
+ */
 static int write_text(struct wbatch *b, struct pvdev *pd, const struct mda *m, uint64_t off,
                       const char *text, size_t len, struct keel_error *err)
 {
@@ -648,15 +669,20 @@ static int write_text(struct wbatch *b, struct pvdev *pd, const struct mda *m, u
         size_t padded = KEEL_ALIGN_UP(n, KEEL_LVM_SECTOR);
         char *buf;
 
-        /* The last piece is padded with zeroes (pvck's search relies on it). */
         if (p[k].offset + padded > m->h.size)
             padded = n;
+        if (k == 0) {
+            batch_add(b, pd->dev, KEEL_IO_WRITE, m->h.start + p[k].offset, (void *)text, padded,
+                      false);
+            done += n;
+            continue;
+        }
         buf = keel_aligned_alloc(4096, KEEL_ALIGN_UP(padded, 4096));
         if (buf == NULL)
             return keel_error_set(err, KEEL_E_NOMEM, ENOMEM, "out of memory");
         memcpy(buf, text + done, n);
         memset(buf + n, 0, padded - n);
-        batch_add(b, pd->dev, KEEL_IO_WRITE, m->h.start + p[k].offset, buf, padded);
+        batch_add(b, pd->dev, KEEL_IO_WRITE, m->h.start + p[k].offset, buf, padded, true);
         done += n;
     }
     return 0;
@@ -670,7 +696,7 @@ static int write_header(struct wbatch *b, struct pvdev *pd, const struct mda *m,
     if (sec == NULL)
         return keel_error_set(err, KEEL_E_NOMEM, ENOMEM, "out of memory");
     keel_lvm_mdah_encode(&m->h, sec);
-    batch_add(b, pd->dev, KEEL_IO_WRITE, m->h.start, sec, KEEL_LVM_SECTOR);
+    batch_add(b, pd->dev, KEEL_IO_WRITE, m->h.start, sec, KEEL_LVM_SECTOR, true);
     return 0;
 }
 
@@ -703,10 +729,17 @@ static int check_unchanged(struct keel_lvm_store *s, struct keel_error *err)
     return 0;
 }
 
-static int do_commit(struct keel_lvm_store *s, struct keel_lvm_vg *vg, const char *description,
-                     struct keel_error *err)
+/*
+ * Commit vg as the next seqno: a new VG (s->vg is then freed on success) or
+ * s->vg itself, edited in place (its caller puts it back on failure).  For
+ * the latter, changed (when not NULL) is the index of the only LV changed
+ * in place since the last commit (SIZE_MAX: none), for
+ * keel_lvm_text_format_changed().
+ */
+static int do_commit(struct keel_lvm_store *s, struct keel_lvm_vg *vg, const size_t *changed,
+                     const char *description, struct keel_error *err)
 {
-    _cleanup_free_ char *text = NULL;
+    const char *text;
     size_t len = 0;
     uint64_t offs[64][KEEL_LVM_MAX_AREAS];
     struct pvdev *member[64];
@@ -734,11 +767,17 @@ static int do_commit(struct keel_lvm_store *s, struct keel_lvm_vg *vg, const cha
         member[nmember++] = pd;
     }
     vg->seqno = s->vg ? s->vg->seqno + 1 : 1;
-    if (keel_lvm_vg_validate(vg, err) != 0)
+    /* Validated and formatted as keel_lvm_vg_validate() and _format() do, reusing the texts
+     * of the LVs that did not change. */
+    /* From here on, until the commit is done, s->vg may be put back (s->text then differs). */
+    s->text_in_sync = false;
+    if (changed != NULL && vg == s->vg
+            ? keel_lvm_text_format_changed(s->text, vg, *changed, description, s->host,
+                                           (uint64_t)time(NULL), err) != 0
+            : keel_lvm_text_format(s->text, vg, description, s->host, (uint64_t)time(NULL),
+                                   err) != 0)
         return -1;
-    if (keel_lvm_vg_format(vg, description, s->host, (uint64_t)time(NULL), &text, &len, err) != 0)
-        return -1;
-    crc = keel_lvm_crc(KEEL_LVM_CRC_SEED, text, len); /* one text, one checksum (inv. 4) */
+    text = keel_lvm_text_get(s->text, &len, &crc); /* one text, one checksum (inv. 4) */
     /* Where the text goes in every area in use; refuse if it does not fit (inv. 1, 2). */
     for (size_t k = 0; k < nmember; k++) {
         struct pvdev *pd = member[k];
@@ -773,7 +812,7 @@ static int do_commit(struct keel_lvm_store *s, struct keel_lvm_vg *vg, const cha
     if (batch_wait(&b, err) != 0)
         goto fail;
     for (size_t k = 0; k < nmember; k++)
-        batch_add(&b, member[k]->dev, KEEL_IO_FLUSH, 0, NULL, 0);
+        batch_add(&b, member[k]->dev, KEEL_IO_FLUSH, 0, NULL, 0, true);
     if (batch_wait(&b, err) != 0)
         goto fail;
     /* Headers: ignored areas first (only to clear a stale precommit), then the others. */
@@ -809,12 +848,15 @@ static int do_commit(struct keel_lvm_store *s, struct keel_lvm_vg *vg, const cha
             goto fail;
     }
     for (size_t k = 0; k < nmember; k++)
-        batch_add(&b, member[k]->dev, KEEL_IO_FLUSH, 0, NULL, 0);
+        batch_add(&b, member[k]->dev, KEEL_IO_FLUSH, 0, NULL, 0, true);
     if (batch_wait(&b, err) != 0)
         goto fail;
     batch_release(&b);
-    keel_lvm_vg_free(s->vg);
-    s->vg = vg;
+    if (s->vg != vg) {
+        keel_lvm_vg_free(s->vg);
+        s->vg = vg;
+    }
+    s->text_in_sync = true;
     s->text_size = len;
     if (s->vg_name == NULL)
         s->vg_name = strdup(vg->name);
@@ -835,7 +877,7 @@ int keel_lvm_store_commit(struct keel_lvm_store *s, struct keel_lvm_vg *vg,
         keel_lvm_vg_free(vg);
         return -1;
     }
-    rc = do_commit(s, vg, description, err);
+    rc = do_commit(s, vg, NULL, description, err);
     if (rc != 0)
         keel_lvm_vg_free(vg);
     return rc;
@@ -995,7 +1037,7 @@ int keel_lvm_store_create(struct keel_blockdev *const *devs, size_t ndevs, const
             return keel_error_prefix(err, "VG %s", vg_name);
         }
     }
-    if (do_commit(s, vg, "Created by keel (vgcreate)", err) != 0) {
+    if (do_commit(s, vg, NULL, "Created by keel (vgcreate)", err) != 0) {
         keel_lvm_vg_free(vg);
         keel_lvm_store_close(s);
         return -1;
@@ -1046,29 +1088,120 @@ int keel_lvm_store_extend(struct keel_lvm_store *s, struct keel_blockdev *dev,
 
 /* ---- one change, one commit ---- */
 
-static struct keel_lvm_vg *begin(struct keel_lvm_store *s, struct keel_error *err)
-{
-    struct keel_lvm_vg *vg;
+/*
+ * The changes below edit the committed VG, s->vg, in place: a copy of the
+ * whole VG per change cost as much as formatting it.  Each keeps in an
+ * undo record what the change replaces -- only the LV it touches, or the
+ * VG's tags -- and puts it back when the edit or its commit fails, so a
+ * refused or failed change leaves keel_lvm_store_vg() as it was, as when
+ * the change went to a copy.  The VG is checked against storage before the
+ * edit (inv. 1), so nothing re-reads s->vg between the edit and the undo.
+ *
+ *   begin (re-read if stale, else KEEL_E_BUSY if storage moved)
+ *     --undo record, edit s->vg--> do_commit --ok--> drop the record
+ *                                            --fail--> undo_put_back
+ */
+enum undo_kind { UNDO_NONE, UNDO_CREATED, UNDO_LV, UNDO_REMOVED, UNDO_VG_TAGS };
 
-    if (s->stale && read_all(s, err) != 0)
-        return NULL;
-    vg = keel_lvm_vg_dup(s->vg);
-    if (vg == NULL)
-        keel_error_set(err, KEEL_E_NOMEM, ENOMEM, "out of memory");
-    return vg;
+struct undo {
+    enum undo_kind kind;
+    size_t i;                       /* UNDO_LV, UNDO_REMOVED: index of the LV */
+    struct keel_lvm_lv lv;          /* UNDO_LV, UNDO_REMOVED: the LV before the change */
+    struct keel_lvm_strlist tags;   /* UNDO_VG_TAGS: the VG's tags before */
+    uint32_t seqno;                 /* do_commit() bumps it */
+    size_t changed;                 /* the LV changed in place, or SIZE_MAX */
+    char desc[300];                 /* the commit's description */
+};
+
+static int begin(struct keel_lvm_store *s, struct undo *u, const char *what, const char *name,
+                 struct keel_error *err)
+{
+    memset(u, 0, sizeof(*u));
+    /* Before the edit: name may point into s->vg, which the edit may free. */
+    snprintf(u->desc, sizeof(u->desc), "Write from keel: %s %s", what, name);
+    u->changed = SIZE_MAX;
+    if (check_unchanged(s, err) != 0)
+        return -1;
+    if (s->vg == NULL)
+        return keel_error_set(err, KEEL_E_NOENT, ENOENT, "VG %s: not read", s->vg_name);
+    u->seqno = s->vg->seqno;
+    return 0;
 }
 
-static int finish(struct keel_lvm_store *s, struct keel_lvm_vg *vg, int edit_rc,
-                  const char *what, const char *name, struct keel_error *err)
+/* Keep a copy of LV i before an edit of it. */
+static int undo_lv(struct keel_lvm_store *s, struct undo *u, size_t i, struct keel_error *err)
 {
-    char desc[300];
+    if (keel_lvm_lv_copy(&u->lv, &s->vg->lvs[i]) != 0)
+        return keel_error_set(err, KEEL_E_NOMEM, ENOMEM, "out of memory");
+    u->kind = UNDO_LV;
+    u->i = i;
+    u->changed = i;
+    return 0;
+}
 
-    if (edit_rc != 0) {
-        keel_lvm_vg_free(vg);
+static void undo_drop(struct undo *u)
+{
+    if (u->kind == UNDO_LV || u->kind == UNDO_REMOVED)
+        keel_lvm_lv_release(&u->lv);
+    keel_lvm_strlist_release(&u->tags);
+    u->kind = UNDO_NONE;
+}
+
+static void undo_put_back(struct keel_lvm_store *s, struct undo *u)
+{
+    struct keel_lvm_vg *vg = s->vg;
+
+    switch (u->kind) {
+    case UNDO_NONE:
+        break;
+    case UNDO_CREATED:
+        keel_lvm_lv_release(&vg->lvs[--vg->nlvs]);
+        break;
+    case UNDO_LV:
+        keel_lvm_lv_release(&vg->lvs[u->i]);
+        vg->lvs[u->i] = u->lv;
+        break;
+    case UNDO_REMOVED:
+        /* The array kept its size when the LV left it. */
+        memmove(&vg->lvs[u->i + 1], &vg->lvs[u->i], (vg->nlvs - u->i) * sizeof(vg->lvs[0]));
+        vg->lvs[u->i] = u->lv;
+        vg->nlvs++;
+        break;
+    case UNDO_VG_TAGS:
+        keel_lvm_strlist_release(&vg->tags);
+        vg->tags = u->tags;
+        break;
+    }
+    vg->seqno = u->seqno;
+    memset(&u->lv, 0, sizeof(u->lv));
+    memset(&u->tags, 0, sizeof(u->tags));
+    u->kind = UNDO_NONE;
+}
+
+/* After the edit (edit_rc): commit s->vg, or put it back. */
+static int finish(struct keel_lvm_store *s, struct undo *u, int edit_rc, struct keel_error *err)
+{
+    /* The text cache may skip comparing the LVs only when it saw s->vg before this edit. */
+    if (edit_rc != 0 ||
+        do_commit(s, s->vg, s->text_in_sync ? &u->changed : NULL, u->desc, err) != 0) {
+        undo_put_back(s, u);
+        s->text_in_sync = false;
         return -1;
     }
-    snprintf(desc, sizeof(desc), "Write from keel: %s %s", what, name);
-    return keel_lvm_store_commit(s, vg, desc, err);
+    undo_drop(u);
+    return 0;
+}
+
+/* The index of the LV named name in s->vg, or -1 with KEEL_E_NOENT. */
+static ptrdiff_t lv_index(struct keel_lvm_store *s, const char *name, struct keel_error *err)
+{
+    const struct keel_lvm_lv *lv = keel_lvm_vg_find_lv(s->vg, name);
+
+    if (lv == NULL) {
+        keel_error_set(err, KEEL_E_NOENT, ENOENT, "VG %s: no LV named %s", s->vg_name, name);
+        return -1;
+    }
+    return lv - s->vg->lvs;
 }
 
 static uint64_t to_extents(const struct keel_lvm_store *s, uint64_t bytes)
@@ -1081,80 +1214,94 @@ static uint64_t to_extents(const struct keel_lvm_store *s, uint64_t bytes)
 int keel_lvm_store_lv_create(struct keel_lvm_store *s, const char *name, uint64_t size,
                              const char *const *tags, size_t ntags, struct keel_error *err)
 {
-    struct keel_lvm_vg *vg = begin(s, err);
+    struct undo u;
 
-    if (vg == NULL)
+    if (begin(s, &u, "lvcreate", name, err) != 0)
         return -1;
-    return finish(s, vg, keel_lvm_lv_create(vg, name, to_extents(s, size), tags, ntags, s->host,
-                                            (uint64_t)time(NULL), err),
-                  "lvcreate", name, err);
+    /* A refused create leaves the VG untouched (lvm_edit.h); a done one is the last LV. */
+    if (keel_lvm_lv_create(s->vg, name, to_extents(s, size), tags, ntags, s->host,
+                           (uint64_t)time(NULL), err) != 0)
+        return -1;
+    u.kind = UNDO_CREATED;
+    return finish(s, &u, 0, err);
 }
 
 int keel_lvm_store_lv_resize(struct keel_lvm_store *s, const char *name, uint64_t size,
                              struct keel_error *err)
 {
-    struct keel_lvm_vg *vg = begin(s, err);
-    const struct keel_lvm_lv *lv;
+    struct undo u;
     uint64_t want, have;
-    int rc;
+    ptrdiff_t i;
 
-    if (vg == NULL)
+    if (begin(s, &u, "lvresize", name, err) != 0 || (i = lv_index(s, name, err)) < 0)
         return -1;
-    lv = keel_lvm_vg_find_lv(vg, name);
-    if (lv == NULL) {
-        keel_lvm_vg_free(vg);
-        return keel_error_set(err, KEEL_E_NOENT, ENOENT, "VG %s: no LV named %s", s->vg_name,
-                              name);
-    }
     want = to_extents(s, size);
-    have = keel_lvm_lv_extents(lv);
-    if (want == have) {
-        keel_lvm_vg_free(vg);
+    have = keel_lvm_lv_extents(&s->vg->lvs[i]);
+    if (want == have)
         return 0;
-    }
-    rc = want > have ? keel_lvm_lv_extend(vg, name, want, err)
-                     : keel_lvm_lv_reduce(vg, name, want, err);
-    return finish(s, vg, rc, want > have ? "lvextend" : "lvreduce", name, err);
+    snprintf(u.desc, sizeof(u.desc), "Write from keel: %s %s", want > have ? "lvextend" :
+             "lvreduce", name);
+    if (undo_lv(s, &u, (size_t)i, err) != 0)
+        return -1;
+    return finish(s, &u, want > have ? keel_lvm_lv_extend(s->vg, name, want, err)
+                                     : keel_lvm_lv_reduce(s->vg, name, want, err), err);
 }
 
 int keel_lvm_store_lv_remove(struct keel_lvm_store *s, const char *name, struct keel_error *err)
 {
-    struct keel_lvm_vg *vg = begin(s, err);
+    struct undo u;
+    ptrdiff_t i;
+    struct keel_lvm_vg *vg;
 
-    if (vg == NULL)
+    if (begin(s, &u, "lvremove", name, err) != 0 || (i = lv_index(s, name, err)) < 0)
         return -1;
-    return finish(s, vg, keel_lvm_lv_remove(vg, name, err), "lvremove", name, err);
+    /* Out of the array but kept (name may point into it) until the commit is done. */
+    vg = s->vg;
+    u.kind = UNDO_REMOVED;
+    u.i = (size_t)i;
+    u.lv = vg->lvs[i];
+    memmove(&vg->lvs[i], &vg->lvs[i + 1], (vg->nlvs - (size_t)i - 1) * sizeof(vg->lvs[0]));
+    vg->nlvs--;
+    return finish(s, &u, 0, err);
 }
 
 int keel_lvm_store_lv_rename(struct keel_lvm_store *s, const char *name, const char *new_name,
                              struct keel_error *err)
 {
-    struct keel_lvm_vg *vg = begin(s, err);
+    struct undo u;
+    ptrdiff_t i;
 
-    if (vg == NULL)
+    if (begin(s, &u, "lvrename", name, err) != 0 || (i = lv_index(s, name, err)) < 0 ||
+        undo_lv(s, &u, (size_t)i, err) != 0)
         return -1;
-    return finish(s, vg, keel_lvm_lv_rename(vg, name, new_name, err), "lvrename", name, err);
+    return finish(s, &u, keel_lvm_lv_rename(s->vg, name, new_name, err), err);
 }
 
 int keel_lvm_store_lv_tags(struct keel_lvm_store *s, const char *name, const char *const *add,
                            size_t nadd, const char *const *del, size_t ndel,
                            struct keel_error *err)
 {
-    struct keel_lvm_vg *vg = begin(s, err);
+    struct undo u;
+    ptrdiff_t i;
 
-    if (vg == NULL)
+    if (begin(s, &u, "lvchange", name, err) != 0 || (i = lv_index(s, name, err)) < 0 ||
+        undo_lv(s, &u, (size_t)i, err) != 0)
         return -1;
-    return finish(s, vg, keel_lvm_lv_change_tags(vg, name, add, nadd, del, ndel, err), "lvchange",
-                  name, err);
+    return finish(s, &u, keel_lvm_lv_change_tags(s->vg, name, add, nadd, del, ndel, err), err);
 }
 
 int keel_lvm_store_vg_tags(struct keel_lvm_store *s, const char *const *add, size_t nadd,
                            const char *const *del, size_t ndel, struct keel_error *err)
 {
-    struct keel_lvm_vg *vg = begin(s, err);
+    struct undo u;
 
-    if (vg == NULL)
+    if (begin(s, &u, "vgchange", s->vg_name, err) != 0)
         return -1;
-    return finish(s, vg, keel_lvm_vg_change_tags(vg, add, nadd, del, ndel, err), "vgchange",
-                  s->vg_name, err);
+    for (size_t i = 0; i < s->vg->tags.n; i++)
+        if (keel_lvm_strlist_add(&u.tags, s->vg->tags.v[i]) != 0) {
+            keel_lvm_strlist_release(&u.tags);
+            return keel_error_set(err, KEEL_E_NOMEM, ENOMEM, "out of memory");
+        }
+    u.kind = UNDO_VG_TAGS;
+    return finish(s, &u, keel_lvm_vg_change_tags(s->vg, add, nadd, del, ndel, err), err);
 }

@@ -162,6 +162,53 @@ static int lv_copy(struct keel_lvm_lv *d, const struct keel_lvm_lv *s)
     return 0;
 }
 
+int keel_lvm_lv_copy(struct keel_lvm_lv *dst, const struct keel_lvm_lv *src)
+{
+    if (lv_copy(dst, src) != 0) {
+        keel_lvm_lv_release(dst);
+        return -1;
+    }
+    return 0;
+}
+
+static bool str_eq(const char *a, const char *b)
+{
+    return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
+static bool strlist_eq(const struct keel_lvm_strlist *a, const struct keel_lvm_strlist *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (size_t i = 0; i < a->n; i++)
+        if (strcmp(a->v[i], b->v[i]) != 0)
+            return false;
+    return true;
+}
+
+/* Every field, printed or not: lvm_text.c reuses a text only for an equal LV. */
+bool keel_lvm_lv_equal(const struct keel_lvm_lv *a, const struct keel_lvm_lv *b)
+{
+    if (memcmp(a->id, b->id, sizeof(a->id)) != 0 || !str_eq(a->name, b->name) ||
+        a->has_ctime != b->has_ctime || a->creation_time != b->creation_time ||
+        !str_eq(a->creation_host, b->creation_host) || a->nsegs != b->nsegs ||
+        !strlist_eq(&a->status, &b->status) || !strlist_eq(&a->flags, &b->flags) ||
+        !strlist_eq(&a->tags, &b->tags) || !strlist_eq(&a->extra, &b->extra))
+        return false;
+    for (size_t i = 0; i < a->nsegs; i++) {
+        const struct keel_lvm_seg *x = &a->segs[i], *y = &b->segs[i];
+
+        if (x->start_extent != y->start_extent || x->extent_count != y->extent_count ||
+            x->stripe_count != y->stripe_count || x->stripe_size != y->stripe_size ||
+            !strlist_eq(&x->tags, &y->tags))
+            return false;
+        for (uint32_t k = 0; k < x->stripe_count; k++)
+            if (x->stripes[k].pv != y->stripes[k].pv || x->stripes[k].pe != y->stripes[k].pe)
+                return false;
+    }
+    return true;
+}
+
 struct keel_lvm_vg *keel_lvm_vg_dup(const struct keel_lvm_vg *vg)
 {
     struct keel_lvm_vg *d = calloc(1, sizeof(*d));
@@ -777,7 +824,7 @@ static int cmp_name(const void *a, const void *b)
 }
 
 /* Two LVs with one name, found by sorting (a VG may hold thousands of LVs). */
-static int check_unique_names(const struct keel_lvm_vg *vg, struct keel_error *err)
+int keel_lvm_vg_check_unique_names(const struct keel_lvm_vg *vg, struct keel_error *err)
 {
     const char **names;
     int rc = 0;
@@ -798,11 +845,9 @@ static int check_unique_names(const struct keel_lvm_vg *vg, struct keel_error *e
     return rc;
 }
 
-int keel_lvm_vg_validate(const struct keel_lvm_vg *vg, struct keel_error *err)
+/* The VG's own name, id, extent size and tags. */
+static int validate_vg_fields(const struct keel_lvm_vg *vg, struct keel_error *err)
 {
-    uint8_t **used = NULL;
-    int rc = -1;
-
     if (keel_lvm_check_vg_name(vg->name, err) != 0)
         return keel_error_prefix(err, "VG metadata");
     if (!keel_lvm_id_valid_raw(vg->id))
@@ -812,97 +857,147 @@ int keel_lvm_vg_validate(const struct keel_lvm_vg *vg, struct keel_error *err)
     for (size_t i = 0; i < vg->tags.n; i++)
         if (keel_lvm_check_tag(vg->tags.v[i], err) != 0)
             return keel_error_prefix(err, "VG %s", vg->name);
-    if (check_unique_names(vg, err) != 0)
-        return -1;
-    used = calloc(vg->npvs ? vg->npvs : 1, sizeof(*used));
-    if (used == NULL)
-        return keel_error_set(err, KEEL_E_NOMEM, ENOMEM, "out of memory");
+    return 0;
+}
+
+/* PV ids valid and distinct. */
+static int validate_pvs(const struct keel_lvm_vg *vg, struct keel_error *err)
+{
     for (size_t p = 0; p < vg->npvs; p++) {
-        if (!keel_lvm_id_valid_raw(vg->pvs[p].id)) {
-            keel_error_set(err, KEEL_E_CORRUPT, 0, "VG %s: pv%zu: invalid id", vg->name, p);
-            goto out;
-        }
+        if (!keel_lvm_id_valid_raw(vg->pvs[p].id))
+            return keel_error_set(err, KEEL_E_CORRUPT, 0, "VG %s: pv%zu: invalid id", vg->name,
+                                  p);
         for (size_t q = 0; q < p; q++)
-            if (strcmp(vg->pvs[p].id, vg->pvs[q].id) == 0) {
-                keel_error_set(err, KEEL_E_CORRUPT, 0, "VG %s: pv%zu and pv%zu have the same id",
-                               vg->name, q, p);
-                goto out;
-            }
+            if (strcmp(vg->pvs[p].id, vg->pvs[q].id) == 0)
+                return keel_error_set(err, KEEL_E_CORRUPT, 0,
+                                      "VG %s: pv%zu and pv%zu have the same id", vg->name, q, p);
+    }
+    return 0;
+}
+
+int keel_lvm_lv_validate(const char *vg_name, const struct keel_lvm_lv *lv,
+                         struct keel_error *err)
+{
+    if (keel_lvm_check_lv_name(vg_name, lv->name, err) != 0)
+        return keel_error_prefix(err, "VG %s", vg_name);
+    if (!keel_lvm_id_valid_raw(lv->id))
+        return keel_error_set(err, KEEL_E_CORRUPT, 0, "VG %s: LV %s: invalid id", vg_name,
+                              lv->name);
+    for (size_t t = 0; t < lv->tags.n; t++)
+        if (keel_lvm_check_tag(lv->tags.v[t], err) != 0)
+            return keel_error_prefix(err, "VG %s: LV %s", vg_name, lv->name);
+    return 0;
+}
+
+/* One bitmap of used extents per PV, for lv_extents_ok(). */
+static uint8_t **used_new(const struct keel_lvm_vg *vg, struct keel_error *err)
+{
+    uint8_t **used = calloc(vg->npvs ? vg->npvs : 1, sizeof(*used));
+
+    if (used == NULL) {
+        keel_error_set(err, KEEL_E_NOMEM, ENOMEM, "out of memory");
+        return NULL;
+    }
+    for (size_t p = 0; p < vg->npvs; p++) {
         used[p] = calloc((size_t)vg->pvs[p].pe_count / 8 + 1, 1);
         if (used[p] == NULL) {
+            for (size_t q = 0; q < p; q++)
+                free(used[q]);
+            free(used);
             keel_error_set(err, KEEL_E_NOMEM, ENOMEM, "out of memory");
-            goto out;
+            return NULL;
         }
     }
-    for (size_t l = 0; l < vg->nlvs; l++) {
-        const struct keel_lvm_lv *lv = &vg->lvs[l];
-        uint64_t le = 0;
+    return used;
+}
 
-        if (keel_lvm_check_lv_name(vg->name, lv->name, err) != 0) {
-            keel_error_prefix(err, "VG %s", vg->name);
-            goto out;
-        }
-        if (!keel_lvm_id_valid_raw(lv->id)) {
-            keel_error_set(err, KEEL_E_CORRUPT, 0, "VG %s: LV %s: invalid id", vg->name, lv->name);
-            goto out;
-        }
-        for (size_t t = 0; t < lv->tags.n; t++)
-            if (keel_lvm_check_tag(lv->tags.v[t], err) != 0) {
-                keel_error_prefix(err, "VG %s: LV %s", vg->name, lv->name);
-                goto out;
-            }
-        if (lv->nsegs == 0) {
-            keel_error_set(err, KEEL_E_CORRUPT, 0, "VG %s: LV %s has no segments", vg->name,
-                           lv->name);
-            goto out;
-        }
-        for (size_t s = 0; s < lv->nsegs; s++) {
-            const struct keel_lvm_seg *sg = &lv->segs[s];
-            uint32_t per = sg->extent_count / sg->stripe_count;
-
-            if (sg->start_extent != le) {
-                keel_error_set(err, KEEL_E_CORRUPT, 0,
-                               "VG %s: LV %s: segments leave a gap or overlap at extent %" PRIu64,
-                               vg->name, lv->name, le);
-                goto out;
-            }
-            le += sg->extent_count;
-            for (uint32_t k = 0; k < sg->stripe_count; k++) {
-                const struct keel_lvm_stripe *st = &sg->stripes[k];
-                const struct keel_lvm_pv *pv;
-
-                if (st->pv >= vg->npvs) {
-                    keel_error_set(err, KEEL_E_CORRUPT, 0, "VG %s: LV %s: unknown PV", vg->name,
-                                   lv->name);
-                    goto out;
-                }
-                pv = &vg->pvs[st->pv];
-                if ((uint64_t)st->pe + per > pv->pe_count) {
-                    keel_error_set(err, KEEL_E_CORRUPT, 0,
-                                   "VG %s: LV %s: extents %u-%" PRIu64 " of pv%u are beyond its "
-                                   "%u extents", vg->name, lv->name, st->pe,
-                                   (uint64_t)st->pe + per - 1, st->pv, pv->pe_count);
-                    goto out;
-                }
-                for (uint64_t pe = st->pe; pe < (uint64_t)st->pe + per; pe++) {
-                    uint8_t bit = (uint8_t)(1u << (pe % 8));
-
-                    if (used[st->pv][pe / 8] & bit) {
-                        keel_error_set(err, KEEL_E_CORRUPT, 0,
-                                       "VG %s: LV %s: extent %" PRIu64 " of pv%u is used twice",
-                                       vg->name, lv->name, pe, st->pv);
-                        goto out;
-                    }
-                    used[st->pv][pe / 8] |= bit;
-                }
-            }
-        }
-    }
-    rc = 0;
-out:
-    for (size_t p = 0; p < vg->npvs; p++)
+static void used_free(const struct keel_lvm_vg *vg, uint8_t **used)
+{
+    for (size_t p = 0; used && p < vg->npvs; p++)
         free(used[p]);
     free(used);
+}
+
+/* Segments cover lv without gaps, every PE inside its PV and not in `used` yet (marked). */
+static int lv_extents_ok(const struct keel_lvm_vg *vg, const struct keel_lvm_lv *lv,
+                         uint8_t **used, struct keel_error *err)
+{
+    uint64_t le = 0;
+
+    if (lv->nsegs == 0)
+        return keel_error_set(err, KEEL_E_CORRUPT, 0, "VG %s: LV %s has no segments", vg->name,
+                              lv->name);
+    for (size_t s = 0; s < lv->nsegs; s++) {
+        const struct keel_lvm_seg *sg = &lv->segs[s];
+        uint32_t per = sg->extent_count / sg->stripe_count;
+
+        if (sg->start_extent != le)
+            return keel_error_set(err, KEEL_E_CORRUPT, 0,
+                                  "VG %s: LV %s: segments leave a gap or overlap at extent %"
+                                  PRIu64, vg->name, lv->name, le);
+        le += sg->extent_count;
+        for (uint32_t k = 0; k < sg->stripe_count; k++) {
+            const struct keel_lvm_stripe *st = &sg->stripes[k];
+            const struct keel_lvm_pv *pv;
+
+            if (st->pv >= vg->npvs)
+                return keel_error_set(err, KEEL_E_CORRUPT, 0, "VG %s: LV %s: unknown PV",
+                                      vg->name, lv->name);
+            pv = &vg->pvs[st->pv];
+            if ((uint64_t)st->pe + per > pv->pe_count)
+                return keel_error_set(err, KEEL_E_CORRUPT, 0,
+                                      "VG %s: LV %s: extents %u-%" PRIu64 " of pv%u are beyond "
+                                      "its %u extents", vg->name, lv->name, st->pe,
+                                      (uint64_t)st->pe + per - 1, st->pv, pv->pe_count);
+            for (uint64_t pe = st->pe; pe < (uint64_t)st->pe + per; pe++) {
+                uint8_t bit = (uint8_t)(1u << (pe % 8));
+
+                if (used[st->pv][pe / 8] & bit)
+                    return keel_error_set(err, KEEL_E_CORRUPT, 0,
+                                          "VG %s: LV %s: extent %" PRIu64 " of pv%u is used "
+                                          "twice", vg->name, lv->name, pe, st->pv);
+                used[st->pv][pe / 8] |= bit;
+            }
+        }
+    }
+    return 0;
+}
+
+int keel_lvm_vg_validate_head(const struct keel_lvm_vg *vg, struct keel_error *err)
+{
+    if (validate_vg_fields(vg, err) != 0 || validate_pvs(vg, err) != 0)
+        return -1;
+    return 0;
+}
+
+int keel_lvm_vg_validate_extents(const struct keel_lvm_vg *vg, struct keel_error *err)
+{
+    uint8_t **used = used_new(vg, err);
+    int rc = 0;
+
+    if (used == NULL)
+        return -1;
+    for (size_t l = 0; l < vg->nlvs && rc == 0; l++)
+        rc = lv_extents_ok(vg, &vg->lvs[l], used, err);
+    used_free(vg, used);
+    return rc;
+}
+
+int keel_lvm_vg_validate(const struct keel_lvm_vg *vg, struct keel_error *err)
+{
+    uint8_t **used;
+    int rc = 0;
+
+    if (validate_vg_fields(vg, err) != 0 || keel_lvm_vg_check_unique_names(vg, err) != 0 ||
+        validate_pvs(vg, err) != 0)
+        return -1;
+    if ((used = used_new(vg, err)) == NULL)
+        return -1;
+    for (size_t l = 0; l < vg->nlvs && rc == 0; l++)
+        if (keel_lvm_lv_validate(vg->name, &vg->lvs[l], err) != 0 ||
+            lv_extents_ok(vg, &vg->lvs[l], used, err) != 0)
+            rc = -1;
+    used_free(vg, used);
     return rc;
 }
 
@@ -938,7 +1033,7 @@ static void out_id(struct keel_strbuf *sb, const char *raw)
     keel_strbuf_addf(sb, "id = \"%s\"\n", dashed);
 }
 
-static void out_lv(struct keel_strbuf *sb, const struct keel_lvm_lv *lv)
+void keel_lvm_lv_format(struct keel_strbuf *sb, const struct keel_lvm_lv *lv)
 {
     keel_strbuf_addf(sb, "\n%s {\n", lv->name);
     out_id(sb, lv->id);
@@ -972,87 +1067,101 @@ static void out_lv(struct keel_strbuf *sb, const struct keel_lvm_lv *lv)
     keel_strbuf_adds(sb, "}\n");
 }
 
-static bool lv_visible(const struct keel_lvm_lv *lv)
+bool keel_lvm_lv_visible(const struct keel_lvm_lv *lv)
 {
     return keel_lvm_strlist_has(&lv->status, "VISIBLE");
+}
+
+void keel_lvm_vg_format_head(struct keel_strbuf *sb, const struct keel_lvm_vg *vg)
+{
+    struct keel_cfg_value v = { .type = KEEL_CFG_STRING };
+
+    keel_strbuf_addf(sb, "%s {\n", vg->name);
+    out_id(sb, vg->id);
+    keel_strbuf_addf(sb, "seqno = %u\n", vg->seqno);
+    if (vg->format) {
+        v.s = vg->format;
+        keel_strbuf_adds(sb, "format = ");
+        render_value(sb, &v);
+        keel_strbuf_adds(sb, "\n");
+    }
+    out_strlist(sb, "status", &vg->status, true);
+    out_strlist(sb, "flags", &vg->flags, true);
+    out_strlist(sb, "tags", &vg->tags, false);
+    keel_strbuf_addf(sb, "extent_size = %u\nmax_lv = %u\nmax_pv = %u\n", vg->extent_size,
+                     vg->max_lv, vg->max_pv);
+    out_extra(sb, &vg->extra);
+    if (vg->has_metadata_copies)
+        keel_strbuf_addf(sb, "metadata_copies = %u\n", vg->metadata_copies);
+    keel_strbuf_adds(sb, "\nphysical_volumes {\n");
+    for (size_t p = 0; p < vg->npvs; p++) {
+        const struct keel_lvm_pv *pv = &vg->pvs[p];
+
+        keel_strbuf_addf(sb, "\npv%zu {\n", p);
+        out_id(sb, pv->id);
+        if (pv->device) {
+            v.s = pv->device;
+            keel_strbuf_adds(sb, "device = ");
+            render_value(sb, &v);
+            keel_strbuf_adds(sb, "\n");
+        }
+        keel_strbuf_adds(sb, "\n");
+        out_strlist(sb, "status", &pv->status, true);
+        out_strlist(sb, "flags", &pv->flags, true);
+        out_strlist(sb, "tags", &pv->tags, false);
+        if (pv->has_dev_size)
+            keel_strbuf_addf(sb, "dev_size = %" PRIu64 "\n", pv->dev_size);
+        keel_strbuf_addf(sb, "pe_start = %" PRIu64 "\npe_count = %u\n", pv->pe_start,
+                         pv->pe_count);
+        if (pv->ba_start && pv->ba_size)
+            keel_strbuf_addf(sb, "ba_start = %" PRIu64 "\nba_size = %" PRIu64 "\n", pv->ba_start,
+                             pv->ba_size);
+        out_extra(sb, &pv->extra);
+        keel_strbuf_adds(sb, "}\n");
+    }
+    keel_strbuf_adds(sb, "}\n\n");
+    if (vg->nlvs > 0)
+        keel_strbuf_adds(sb, "logical_volumes {\n");
+}
+
+void keel_lvm_vg_format_tail(struct keel_strbuf *sb, const struct keel_lvm_vg *vg,
+                             const char *description, const char *host, uint64_t now)
+{
+    struct keel_cfg_value v = { .type = KEEL_CFG_STRING };
+    char tbuf[64];
+    time_t t = (time_t)now;
+    struct tm tm;
+
+    if (vg->nlvs > 0)
+        keel_strbuf_adds(sb, "}\n");
+    keel_strbuf_adds(sb, "\n}\n");
+    gmtime_r(&t, &tm);
+    strftime(tbuf, sizeof(tbuf), "%a %b %e %H:%M:%S %Y", &tm);
+    keel_strbuf_addf(sb, "# Generated by Keel: %s\n\n", tbuf);
+    keel_strbuf_adds(sb, "contents = \"" CONTENTS "\"\nversion = 1\n\ndescription = ");
+    v.s = description ? description : "";
+    render_value(sb, &v);
+    keel_strbuf_adds(sb, "\n\ncreation_host = ");
+    v.s = host ? host : "";
+    render_value(sb, &v);
+    keel_strbuf_addf(sb, "\t# Keel\ncreation_time = %" PRIu64 "\t# %s\n\n", now, tbuf);
 }
 
 int keel_lvm_vg_format(const struct keel_lvm_vg *vg, const char *description, const char *host,
                        uint64_t now, char **ret, size_t *len, struct keel_error *err)
 {
     struct keel_strbuf sb;
-    char tbuf[64];
-    time_t t = (time_t)now;
-    struct tm tm;
-    struct keel_cfg_value v = { .type = KEEL_CFG_STRING };
 
     keel_strbuf_init(&sb, 1024 + vg->nlvs * 480);
-    keel_strbuf_addf(&sb, "%s {\n", vg->name);
-    out_id(&sb, vg->id);
-    keel_strbuf_addf(&sb, "seqno = %u\n", vg->seqno);
-    if (vg->format) {
-        v.s = vg->format;
-        keel_strbuf_adds(&sb, "format = ");
-        render_value(&sb, &v);
-        keel_strbuf_adds(&sb, "\n");
-    }
-    out_strlist(&sb, "status", &vg->status, true);
-    out_strlist(&sb, "flags", &vg->flags, true);
-    out_strlist(&sb, "tags", &vg->tags, false);
-    keel_strbuf_addf(&sb, "extent_size = %u\nmax_lv = %u\nmax_pv = %u\n", vg->extent_size,
-                     vg->max_lv, vg->max_pv);
-    out_extra(&sb, &vg->extra);
-    if (vg->has_metadata_copies)
-        keel_strbuf_addf(&sb, "metadata_copies = %u\n", vg->metadata_copies);
-    keel_strbuf_adds(&sb, "\nphysical_volumes {\n");
-    for (size_t p = 0; p < vg->npvs; p++) {
-        const struct keel_lvm_pv *pv = &vg->pvs[p];
-
-        keel_strbuf_addf(&sb, "\npv%zu {\n", p);
-        out_id(&sb, pv->id);
-        if (pv->device) {
-            v.s = pv->device;
-            keel_strbuf_adds(&sb, "device = ");
-            render_value(&sb, &v);
-            keel_strbuf_adds(&sb, "\n");
-        }
-        keel_strbuf_adds(&sb, "\n");
-        out_strlist(&sb, "status", &pv->status, true);
-        out_strlist(&sb, "flags", &pv->flags, true);
-        out_strlist(&sb, "tags", &pv->tags, false);
-        if (pv->has_dev_size)
-            keel_strbuf_addf(&sb, "dev_size = %" PRIu64 "\n", pv->dev_size);
-        keel_strbuf_addf(&sb, "pe_start = %" PRIu64 "\npe_count = %u\n", pv->pe_start,
-                         pv->pe_count);
-        if (pv->ba_start && pv->ba_size)
-            keel_strbuf_addf(&sb, "ba_start = %" PRIu64 "\nba_size = %" PRIu64 "\n", pv->ba_start,
-                             pv->ba_size);
-        out_extra(&sb, &pv->extra);
-        keel_strbuf_adds(&sb, "}\n");
-    }
-    keel_strbuf_adds(&sb, "}\n\n");
-    if (vg->nlvs > 0) {
-        keel_strbuf_adds(&sb, "logical_volumes {\n");
-        /* Visible LVs first, as lvm writes them. */
-        for (size_t l = 0; l < vg->nlvs; l++)
-            if (lv_visible(&vg->lvs[l]))
-                out_lv(&sb, &vg->lvs[l]);
-        for (size_t l = 0; l < vg->nlvs; l++)
-            if (!lv_visible(&vg->lvs[l]))
-                out_lv(&sb, &vg->lvs[l]);
-        keel_strbuf_adds(&sb, "}\n");
-    }
-    keel_strbuf_adds(&sb, "\n}\n");
-    gmtime_r(&t, &tm);
-    strftime(tbuf, sizeof(tbuf), "%a %b %e %H:%M:%S %Y", &tm);
-    keel_strbuf_addf(&sb, "# Generated by Keel: %s\n\n", tbuf);
-    keel_strbuf_adds(&sb, "contents = \"" CONTENTS "\"\nversion = 1\n\ndescription = ");
-    v.s = description ? description : "";
-    render_value(&sb, &v);
-    keel_strbuf_adds(&sb, "\n\ncreation_host = ");
-    v.s = host ? host : "";
-    render_value(&sb, &v);
-    keel_strbuf_addf(&sb, "\t# Keel\ncreation_time = %" PRIu64 "\t# %s\n\n", now, tbuf);
+    keel_lvm_vg_format_head(&sb, vg);
+    /* Visible LVs first, as lvm writes them. */
+    for (size_t l = 0; l < vg->nlvs; l++)
+        if (keel_lvm_lv_visible(&vg->lvs[l]))
+            keel_lvm_lv_format(&sb, &vg->lvs[l]);
+    for (size_t l = 0; l < vg->nlvs; l++)
+        if (!keel_lvm_lv_visible(&vg->lvs[l]))
+            keel_lvm_lv_format(&sb, &vg->lvs[l]);
+    keel_lvm_vg_format_tail(&sb, vg, description, host, now);
     if (sb.failed) {
         keel_strbuf_release(&sb);
         return keel_error_set(err, KEEL_E_NOMEM, ENOMEM, "VG %s: out of memory", vg->name);

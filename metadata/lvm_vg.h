@@ -26,6 +26,8 @@
 #include "common/error.h"
 #include "metadata/lvm_id.h"
 
+struct keel_strbuf;
+
 struct keel_lvm_strlist {
     size_t n;
     char **v;
@@ -116,6 +118,34 @@ int keel_lvm_vg_format(const struct keel_lvm_vg *vg, const char *description, co
  */
 int keel_lvm_vg_validate(const struct keel_lvm_vg *vg, struct keel_error *err);
 
+/*
+ * The pieces of keel_lvm_vg_validate(), for lvm_text.c, which validates a
+ * changed VG without redoing what did not change: the VG's own fields and
+ * its PVs; one LV's name (which depends on the VG's name), id and tags; the
+ * segments of every LV (coverage, PVs, PE ranges, no PE used twice); and
+ * unique LV names.  Together they check what keel_lvm_vg_validate() does,
+ * which reports the same faults in a fixed order.
+ */
+int keel_lvm_vg_validate_head(const struct keel_lvm_vg *vg, struct keel_error *err);
+int keel_lvm_lv_validate(const char *vg_name, const struct keel_lvm_lv *lv,
+                         struct keel_error *err);
+int keel_lvm_vg_validate_extents(const struct keel_lvm_vg *vg, struct keel_error *err);
+int keel_lvm_vg_check_unique_names(const struct keel_lvm_vg *vg, struct keel_error *err);
+
+/*
+ * The pieces of keel_lvm_vg_format(), whose text is: head, then each LV
+ * (the visible ones first, each in array order), then the tail.  The head
+ * runs up to "logical_volumes {\n" (when there are LVs), the tail from
+ * its closing brace to the end of the trailer (without the NUL).  One LV's
+ * text depends on that LV only.  Out of memory shows in sb->failed.
+ */
+void keel_lvm_vg_format_head(struct keel_strbuf *sb, const struct keel_lvm_vg *vg);
+void keel_lvm_lv_format(struct keel_strbuf *sb, const struct keel_lvm_lv *lv);
+void keel_lvm_vg_format_tail(struct keel_strbuf *sb, const struct keel_lvm_vg *vg,
+                             const char *description, const char *host, uint64_t now);
+/* The LV has the VISIBLE status (lvm writes those first). */
+bool keel_lvm_lv_visible(const struct keel_lvm_lv *lv);
+
 /* A deep copy, or NULL on allocation failure. */
 struct keel_lvm_vg *keel_lvm_vg_dup(const struct keel_lvm_vg *vg);
 void keel_lvm_vg_free(struct keel_lvm_vg *vg);
@@ -139,5 +169,9 @@ void keel_lvm_strlist_release(struct keel_lvm_strlist *l);
 
 /* Release an LV's contents (for removal from the array). */
 void keel_lvm_lv_release(struct keel_lvm_lv *lv);
+/* A deep copy of src into dst (owned by the caller); on failure dst is released. */
+int keel_lvm_lv_copy(struct keel_lvm_lv *dst, const struct keel_lvm_lv *src);
+/* a and b are equal in every field (name, id, lists, creation, segments). */
+bool keel_lvm_lv_equal(const struct keel_lvm_lv *a, const struct keel_lvm_lv *b);
 
 #endif /* KEEL_METADATA_LVM_VG_H */

@@ -322,6 +322,91 @@ START_TEST(stale_area_is_reported)
 }
 END_TEST
 
+/* The VG model as text with a fixed trailer, to compare two models byte for byte. */
+static char *model_text(const struct keel_lvm_vg *vg)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    char *text = NULL;
+    size_t len;
+
+    ck_assert_msg(keel_lvm_vg_format(vg, "x", "host", 1795505551, &text, &len, &err) == 0, "%s",
+                  err.msg);
+    return text;
+}
+
+/*
+ * The changes edit the committed VG in place: when their commit fails
+ * after the edit (here: a damaged area, found before anything is
+ * written), the VG is put back as it was, and after that the incremental
+ * text still matches what a fresh reader gets.
+ */
+START_TEST(failed_commit_puts_the_vg_back)
+{
+    struct keel_blockdev *d[1] = { disk("a.img", 2 * GiB) };
+    struct keel_lvm_store *s = make_vg(d, 1, KEEL_LVM_LAYOUT_OVIRT), *r;
+    struct keel_error err = KEEL_ERROR_INIT;
+    const char *t1[] = { "t1" }, *t2[] = { "t2" };
+    uint64_t mda2 = 2 * GiB - 128 * MiB;
+    uint8_t good[512], bad[512];
+    char *before, *after;
+
+    ck_assert_msg(keel_lvm_store_lv_create(s, "lv1", 128 * MiB, t1, 1, &err) == 0, "%s", err.msg);
+    ck_assert_msg(keel_lvm_store_lv_create(s, "lv2", 128 * MiB, NULL, 0, &err) == 0, "%s",
+                  err.msg);
+    ck_assert_msg(keel_lvm_store_lv_create(s, "lv3", 128 * MiB, NULL, 0, &err) == 0, "%s",
+                  err.msg);
+    /* Damage the magic of area 2's header. */
+    ck_assert_int_eq(keel_blockdev_pread(d[0], good, 512, mda2, &err), 0);
+    memcpy(bad, good, sizeof(bad));
+    bad[5] ^= 0x20;
+    ck_assert_int_eq(keel_blockdev_pwrite(d[0], bad, 512, mda2, &err), 0);
+    /* The first change sees the area move and re-reads; the next ones are refused. */
+    ck_assert_int_eq(keel_lvm_store_lv_create(s, "lv4", 128 * MiB, NULL, 0, &err), -1);
+    ck_assert_int_eq(err.code, KEEL_E_BUSY);
+    before = model_text(keel_lvm_store_vg(s));
+    ck_assert_int_eq(keel_lvm_store_lv_create(s, "lv4", 128 * MiB, t1, 1, &err), -1);
+    ck_assert_int_eq(err.code, KEEL_E_CORRUPT);
+    ck_assert_msg(strstr(err.msg, "not writing until it is repaired") != NULL, "%s", err.msg);
+    ck_assert_int_eq(keel_lvm_store_lv_resize(s, "lv1", GiB, &err), -1);
+    ck_assert_int_eq(err.code, KEEL_E_CORRUPT);
+    ck_assert_int_eq(keel_lvm_store_lv_resize(s, "lv1", MiB, &err), 0); /* no change: no commit */
+    ck_assert_int_eq(keel_lvm_store_lv_rename(s, "lv2", "lv2-new", &err), -1);
+    ck_assert_int_eq(keel_lvm_store_lv_tags(s, "lv1", t2, 1, t1, 1, &err), -1);
+    ck_assert_int_eq(keel_lvm_store_lv_remove(s, "lv2", &err), -1);
+    ck_assert_int_eq(keel_lvm_store_lv_remove(s, "lv1", &err), -1);
+    ck_assert_int_eq(keel_lvm_store_lv_remove(s, "lv3", &err), -1);
+    ck_assert_int_eq(keel_lvm_store_vg_tags(s, t2, 1, NULL, 0, &err), -1);
+    ck_assert_int_eq(err.code, KEEL_E_CORRUPT);
+    after = model_text(keel_lvm_store_vg(s));
+    ck_assert_str_eq(after, before);
+    free(after);
+    free(before);
+    /* Repaired: the changes go through, and a fresh reader reads what the store holds. */
+    ck_assert_int_eq(keel_blockdev_pwrite(d[0], good, 512, mda2, &err), 0);
+    ck_assert_int_eq(keel_lvm_store_lv_create(s, "lv4", 128 * MiB, NULL, 0, &err), -1);
+    ck_assert_int_eq(err.code, KEEL_E_BUSY);
+    ck_assert_msg(keel_lvm_store_lv_remove(s, "lv2", &err) == 0, "%s", err.msg);
+    ck_assert_msg(keel_lvm_store_lv_create(s, "lv4", 256 * MiB, t1, 1, &err) == 0, "%s",
+                  err.msg);
+    ck_assert_msg(keel_lvm_store_lv_rename(s, "lv1", "lv1-new", &err) == 0, "%s", err.msg);
+    ck_assert_msg(keel_lvm_store_lv_tags(s, "lv3", t2, 1, NULL, 0, &err) == 0, "%s", err.msg);
+    ck_assert_msg(keel_lvm_store_lv_resize(s, "lv3", 384 * MiB, &err) == 0, "%s", err.msg);
+    ck_assert_msg(keel_lvm_store_vg_tags(s, t2, 1, NULL, 0, &err) == 0, "%s", err.msg);
+    ck_assert_uint_eq(keel_lvm_store_vg(s)->seqno, 10);
+    r = open_vg(d, 1);
+    ck_assert_uint_eq(keel_lvm_store_warnings(r)->n, 0);
+    ck_assert_uint_eq(keel_lvm_store_text_size(r), keel_lvm_store_text_size(s));
+    before = model_text(keel_lvm_store_vg(s));
+    after = model_text(keel_lvm_store_vg(r));
+    ck_assert_str_eq(after, before);
+    free(before);
+    free(after);
+    keel_lvm_store_close(r);
+    keel_lvm_store_close(s);
+    keel_blockdev_close(d[0]);
+}
+END_TEST
+
 START_TEST(not_a_pv)
 {
     struct keel_blockdev *d[1] = { disk("a.img", GiB) };
@@ -394,6 +479,7 @@ int main(void)
     tcase_add_test(tc, wrong_magic);
     tcase_add_test(tc, stale_area_is_reported);
     tcase_add_test(tc, not_a_pv);
+    tcase_add_test(tc, failed_commit_puts_the_vg_back);
     tcase_add_test(tc, five_thousand_lvs);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
