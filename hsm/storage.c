@@ -681,43 +681,55 @@ int keel_hsm_own_open(struct keel_hsm *h, const char *sd_uuid, unsigned timeout_
     struct keel_io_opts io_opts = *keel_hsm_io_opts(h), *io = &io_opts;
     struct keel_hsm_dom *d;
     struct dom_entry *e;
-    char url[KEEL_URL_MAX];
-    int rc = -1;
+    char (*urls)[KEEL_URL_MAX] = NULL;
+    size_t nurls = 0, cap;
+    bool block;
+    int rc = 0;
 
     memset(o, 0, sizeof(*o));
     if (timeout_ms != 0)
         io_opts.timeout_ms = timeout_ms;
+    /*
+     * The URLs are taken with the domain held, the logins and mounts made
+     * after it is given back: they may take seconds, and the monitor and
+     * other verbs wait for a held domain.
+     */
     if (keel_hsm_dom_get(h, sd_uuid, &d, err) != 0)
         return -1;
     e = (struct dom_entry *)d;
-    if (!keel_sd_is_block(d->sd)) {
-        struct sconn *c;
+    block = keel_sd_is_block(d->sd);
+    cap = block ? e->ndevs + 1 : 1;
+    if ((urls = calloc(cap, sizeof(*urls))) == NULL)
+        rc = keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
+    pthread_mutex_lock(&s->lock);
+    if (rc == 0 && !block) {
+        struct sconn *c = find_conn(s, d->conn_id);
 
-        pthread_mutex_lock(&s->lock);
-        c = find_conn(s, d->conn_id);
-        if (c != NULL)
-            keel_strlcpy(url, c->url, sizeof(url));
-        pthread_mutex_unlock(&s->lock);
         if (c == NULL)
-            keel_error_set(err, KEEL_E_NOENT, 0, "connection %s: gone", d->conn_id);
-        else if (keel_fs_open(url, io, &o->fs, err) == 0)
+            rc = keel_error_set(err, KEEL_E_NOENT, 0, "connection %s: gone", d->conn_id);
+        else
+            keel_strlcpy(urls[nurls++], c->url, sizeof(urls[0]));
+    }
+    for (size_t i = 0; rc == 0 && block && i < e->ndevs; i++)
+        if ((rc = lun_url(s, e->devs[i], urls[nurls], sizeof(urls[0]), err)) == 0)
+            nurls++;
+    pthread_mutex_unlock(&s->lock);
+    keel_hsm_dom_put(h, d);
+    if (rc == 0 && !block) {
+        if ((rc = keel_fs_open(urls[0], io, &o->fs, err)) == 0)
             rc = keel_sd_open_file(o->fs, sd_uuid, &o->sd, err);
-    } else if ((o->devs = calloc(e->ndevs, sizeof(*o->devs))) == NULL) {
-        keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
-    } else {
-        rc = 0;
-        for (size_t i = 0; rc == 0 && i < e->ndevs; i++) {
-            pthread_mutex_lock(&s->lock);
-            rc = lun_url(s, e->devs[i], url, sizeof(url), err);
-            pthread_mutex_unlock(&s->lock);
-            if (rc == 0 && (rc = keel_blockdev_open(url, io, &o->devs[i], err)) == 0)
+    } else if (rc == 0) {
+        if ((o->devs = calloc(nurls + 1, sizeof(*o->devs))) == NULL)
+            rc = keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
+        for (size_t i = 0; rc == 0 && i < nurls; i++)
+            if ((rc = keel_blockdev_open(urls[i], io, &o->devs[i], err)) == 0)
                 o->ndevs++;
-        }
         if (rc == 0)
             rc = keel_sd_open_block(o->devs, o->ndevs, sd_uuid, &o->sd, err);
     }
-    explicit_bzero(url, sizeof(url));
-    keel_hsm_dom_put(h, d);
+    if (urls != NULL)
+        explicit_bzero(urls, cap * sizeof(*urls)); /* CHAP secrets */
+    free(urls);
     if (rc != 0) {
         keel_hsm_own_close(o);
         return keel_error_prefix(err, "storage domain %s: own connection", sd_uuid);
