@@ -165,20 +165,28 @@ static void upload(const char *nfs_sd)
     keel_fs_close(fs);
 }
 
-/* Start a copy on c; wait for its end (events on ev); returns its final state. */
-static void copy(struct keel_client *c, struct keel_client *ev, struct events *e, json_t *params,
-                 int cancel_at_percent)
+/* Start job `method` on c (its id into e, whose events ev counts). */
+static void job_start(struct keel_client *c, struct events *e, const char *method, json_t *params)
 {
     struct keel_error err = KEEL_ERROR_INIT;
-    json_t *r = NULL, *m = NULL;
-    uint64_t deadline = keel_now_ns() + 240 * KEEL_NS_PER_S;
-    bool cancelled = false;
+    json_t *r = NULL;
 
-    ck_assert_msg(keel_client_call(c, "Data.copy", params, &r, &err) == 0, "%s", err.msg);
+    ck_assert_msg(keel_client_call(c, method, params, &r, &err) == 0, "%s: %s", method, err.msg);
     json_decref(params);
     memset(e, 0, sizeof(*e));
     keel_strlcpy(e->job, json_string_value(json_object_get(r, "job")), sizeof(e->job));
     json_decref(r);
+}
+
+/* Wait for e's job to end (its Job.done on ev); cancel it once past cancel_at_percent (> 0). */
+static void job_wait(struct keel_client *c, struct keel_client *ev, struct events *e,
+                     int cancel_at_percent)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    uint64_t deadline = keel_now_ns() + 240 * KEEL_NS_PER_S;
+    bool cancelled = false;
+    json_t *r, *m = NULL;
+
     while (e->done == 0) {
         ck_assert_msg(keel_now_ns() < deadline, "job %s did not end", e->job);
         if (keel_client_read(ev, 200, &m, &err) == 0)
@@ -192,6 +200,14 @@ static void copy(struct keel_client *c, struct keel_client *ev, struct events *e
             json_decref(r);
         }
     }
+}
+
+/* A copy on c, to its end. */
+static void copy(struct keel_client *c, struct keel_client *ev, struct events *e, json_t *params,
+                 int cancel_at_percent)
+{
+    job_start(c, e, "Data.copy", params);
+    job_wait(c, ev, e, cancel_at_percent);
 }
 
 static void create_volume(struct keel_client *spm, const char *sd, const char *img,
@@ -414,26 +430,12 @@ START_TEST(copy_jobs)
     keel_uuid_new(bigdst);
     keel_uuid_new(img2);
     create_volume(h1, blk_sd, img2, bigdst, NULL, "raw", "preallocated", CAP, 0, true);
-    {
-        json_t *p = json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s}", "src_sd", nfs_sd,
-                              "src_image", IMG, "src_volume", vols[2], "dst_sd", blk_sd,
-                              "dst_image", img2, "collapse", 1, "dst_volume", bigdst);
-        json_t *jr = NULL;
-
-        ck_assert_msg(keel_client_call(h2, "Data.copy", p, &jr, &err) == 0, "%s", err.msg);
-        json_decref(p);
-        memset(&e, 0, sizeof(e));
-        keel_strlcpy(e.job, json_string_value(json_object_get(jr, "job")), sizeof(e.job));
-        json_decref(jr);
-        ck_assert_msg(keel_lab_tgtd_restart(kl_tgtd, &err) == 0, "%s", err.msg);
-        for (uint64_t end = keel_now_ns() + 240 * KEEL_NS_PER_S; e.done == 0;) {
-            json_t *m = NULL;
-
-            ck_assert_msg(keel_now_ns() < end, "the copy during the restart did not end");
-            if (keel_client_read(ev, 200, &m, &err) == 0)
-                json_decref(m);
-        }
-    }
+    job_start(h2, &e, "Data.copy",
+              json_pack("{s:s, s:s, s:s, s:s, s:s, s:b, s:s}", "src_sd", nfs_sd, "src_image",
+                        IMG, "src_volume", vols[2], "dst_sd", blk_sd, "dst_image", img2,
+                        "collapse", 1, "dst_volume", bigdst));
+    ck_assert_msg(keel_lab_tgtd_restart(kl_tgtd, &err) == 0, "%s", err.msg);
+    job_wait(h2, ev, &e, 0);
     if (strcmp(e.state, "done") == 0) {
         uint64_t off, size;
         char *top = local("top"), *spec;
@@ -491,22 +493,11 @@ START_TEST(copy_jobs)
 
     /* Wiped (host 2, under the volume's lease): ILLEGAL, zeroes on the LUN, then deleted. */
     {
-        json_t *jr = NULL, *p = json_pack("{s:s, s:s}", "sd", blk_sd, "volume", bigdst);
         uint64_t off, size;
         FILE *f;
 
-        ck_assert_msg(keel_client_call(h2, "Data.zero", p, &jr, &err) == 0, "%s", err.msg);
-        json_decref(p);
-        memset(&e, 0, sizeof(e));
-        keel_strlcpy(e.job, json_string_value(json_object_get(jr, "job")), sizeof(e.job));
-        json_decref(jr);
-        for (uint64_t end = keel_now_ns() + 120 * KEEL_NS_PER_S; e.done == 0;) {
-            json_t *m = NULL;
-
-            ck_assert_msg(keel_now_ns() < end, "Data.zero did not end");
-            if (keel_client_read(ev, 200, &m, &err) == 0)
-                json_decref(m);
-        }
+        job_start(h2, &e, "Data.zero", json_pack("{s:s, s:s}", "sd", blk_sd, "volume", bigdst));
+        job_wait(h2, ev, &e, 0);
         ck_assert_str_eq(e.state, "done");
         expect_legality(h1, blk_sd, bigdst, "ILLEGAL");
         lv_place(blk_sd, bigdst, &off, &size);
