@@ -633,16 +633,26 @@ int keel_lvm_store_refresh(struct keel_lvm_store *s, bool *changed, struct keel_
             struct keel_lvm_rlocn old = pd->mda[i].h.slot[0];
             enum mda_state was = pd->mda[i].state;
 
-            if (read_mda_header(pd, i, err) != 0)
+            /* A header read or not, the cache can no longer be trusted on failure. */
+            if (read_mda_header(pd, i, err) != 0) {
+                s->stale = true;
                 return -1;
+            }
             if (pd->mda[i].state != was || pd->mda[i].h.slot[0].offset != old.offset ||
                 pd->mda[i].h.slot[0].size != old.size ||
                 pd->mda[i].h.slot[0].checksum != old.checksum)
                 moved = true;
         }
     }
-    if (moved && read_all(s, err) != 0)
+    /*
+     * Headers that moved but a VG that did not read: marked stale, so that
+     * the next change re-reads first instead of committing over what
+     * another writer committed (invariant 6).
+     */
+    if (moved && read_all(s, err) != 0) {
+        s->stale = true;
         return -1;
+    }
     if (changed)
         *changed = moved;
     return 0;

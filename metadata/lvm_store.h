@@ -74,7 +74,12 @@ int keel_lvm_store_open(struct keel_blockdev *const *devs, size_t ndevs, const c
 
 void keel_lvm_store_close(struct keel_lvm_store *s);
 
-/* The committed VG as last read or written; borrowed from s. */
+/*
+ * The committed VG as last read or written; borrowed from s, and valid
+ * only until the next change or refresh, failed or not (a change may
+ * re-read the VG, and edits it in place): pass copies of its strings, not
+ * pointers into it, to the change functions.
+ */
 const struct keel_lvm_vg *keel_lvm_store_vg(const struct keel_lvm_store *s);
 
 /*

@@ -166,14 +166,19 @@ int keel_sd_write_md_block(struct keel_sd *sd, const struct keel_sd_md *md,
             continue;
         for (size_t j = 0; j < ntags && !keep; j++)
             keep = strcmp(tags[j], vg->tags.v[i]) == 0;
-        if (!keep)
-            del[ndel++] = vg->tags.v[i];
+        /* A copy: a stale store re-reads (and frees) its VG before it edits. */
+        if (!keep && (del[ndel++] = strdup(vg->tags.v[i])) == NULL) {
+            keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
+            goto out;
+        }
     }
     for (size_t j = 0; j < ntags; j++)
         if (!keel_lvm_strlist_has(&vg->tags, tags[j]))
             add[nadd++] = tags[j];
     rc = nadd + ndel == 0 ? 0 : keel_lvm_store_vg_tags(sd->vg, add, nadd, del, ndel, err);
 out:
+    for (size_t i = 0; i < ndel; i++)
+        free((char *)del[i]);
     free(del);
     free(add);
     keel_sd_md_tags_free(tags, ntags);
@@ -494,13 +499,23 @@ int keel_sd_format_block(struct keel_sd *sd, struct keel_error *err)
 
     if (del == NULL)
         return keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
+    size_t ntags = vg->tags.n;
+
     /* First it stops being a domain, then the PVs stop being PVs. */
-    for (size_t i = 0; i < vg->tags.n; i++)
-        del[ndel++] = vg->tags.v[i];
-    if (ndel > 0 && keel_lvm_store_vg_tags(sd->vg, NULL, 0, del, ndel, err) != 0) {
+    for (size_t i = 0; i < ntags; i++)
+        if ((del[ndel] = strdup(vg->tags.v[i])) != NULL) /* copies: see keel_sd_write_md_block */
+            ndel++;
+    if (ndel < ntags ||
+        (ndel > 0 && keel_lvm_store_vg_tags(sd->vg, NULL, 0, del, ndel, err) != 0)) {
+        if (ndel < ntags)
+            keel_error_set(err, KEEL_E_NOMEM, 0, "out of memory");
+        for (size_t i = 0; i < ndel; i++)
+            free((char *)del[i]);
         free(del);
         return keel_error_prefix(err, "storage domain %s", sd->info.uuid);
     }
+    for (size_t i = 0; i < ndel; i++)
+        free((char *)del[i]);
     free(del);
     /* pvremove: the label lives in one of the first four sectors. */
     for (size_t i = 0; i < sd->ndevs; i++)
