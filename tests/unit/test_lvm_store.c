@@ -14,6 +14,7 @@
 
 #include "common/strutil.h"
 #include "io/blockdev.h"
+#include "io/faulty.h"
 #include "metadata/lvm_crc.h"
 #include "metadata/lvm_edit.h"
 #include "metadata/lvm_label.h"
@@ -407,6 +408,48 @@ START_TEST(failed_commit_puts_the_vg_back)
 }
 END_TEST
 
+/*
+ * A refresh that saw the headers move but could not read the new text
+ * leaves a store that must not be trusted: its next change re-reads
+ * first, and never commits its old VG over what the other writer
+ * committed (lv1 must survive).
+ */
+START_TEST(failed_refresh_is_not_trusted)
+{
+    struct keel_blockdev *d[1] = { disk("a.img", GiB) }, *f[1];
+    struct keel_lvm_store *w = make_vg(d, 1, KEEL_LVM_LAYOUT_DEFAULT), *r, *fresh;
+    struct keel_fault_plan eio = { .eio_at = 2, .eio_ops = 1u << KEEL_IO_READ };
+    struct keel_error err = KEEL_ERROR_INIT;
+    struct keel_faulty *ctl = NULL;
+    int rc;
+
+    ck_assert_msg(keel_faulty_blockdev(disk("a.img", 0), NULL, &f[0], &ctl, &err) == 0, "%s",
+                  err.msg);
+    r = open_vg(f, 1);
+    ck_assert_msg(keel_lvm_store_lv_create(w, "lv1", MiB, NULL, 0, &err) == 0, "%s", err.msg);
+    /* The header read passes (it moved), the re-read of the text fails. */
+    keel_faulty_arm(ctl, &eio);
+    ck_assert_int_eq(keel_lvm_store_refresh(r, NULL, &err), -1);
+    keel_faulty_arm(ctl, NULL);
+    rc = keel_lvm_store_lv_create(r, "lv3", MiB, NULL, 0, &err);
+    if (rc != 0) {  /* refused (busy) is fine; then it has re-read and goes through */
+        ck_assert_int_eq(err.code, KEEL_E_BUSY);
+        ck_assert_msg(keel_lvm_store_lv_create(r, "lv3", MiB, NULL, 0, &err) == 0, "%s",
+                      err.msg);
+    }
+    fresh = open_vg(d, 1);
+    ck_assert_msg(keel_lvm_vg_find_lv(keel_lvm_store_vg(fresh), "lv1") != NULL,
+                  "lv1, committed by the other writer, was lost");
+    ck_assert_ptr_nonnull(keel_lvm_vg_find_lv(keel_lvm_store_vg(fresh), "lv3"));
+    ck_assert_uint_eq(keel_lvm_store_vg(fresh)->seqno, 3);
+    keel_lvm_store_close(fresh);
+    keel_lvm_store_close(r);
+    keel_lvm_store_close(w);
+    keel_blockdev_close(f[0]);
+    keel_blockdev_close(d[0]);
+}
+END_TEST
+
 START_TEST(not_a_pv)
 {
     struct keel_blockdev *d[1] = { disk("a.img", GiB) };
@@ -480,6 +523,7 @@ int main(void)
     tcase_add_test(tc, stale_area_is_reported);
     tcase_add_test(tc, not_a_pv);
     tcase_add_test(tc, failed_commit_puts_the_vg_back);
+    tcase_add_test(tc, failed_refresh_is_not_trusted);
     tcase_add_test(tc, five_thousand_lvs);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
