@@ -593,6 +593,7 @@ static int ssl_fail(struct keel_stream *s, int r, int e, int sys, bool handshake
     return keel_error_set(err, KEEL_E_IO, 0, "%s %s: %s", what, s->addr, reason);
 }
 
+
 /* "CN=<common name>" of the verified peer certificate into s->peer. */
 static int stream_set_peer(struct keel_stream *s, struct keel_error *err)
 {
@@ -653,25 +654,30 @@ static int stream_handshake(struct keel_stream *s, uint64_t deadline, int timeou
     }
 }
 
-int keel_stream_accept(struct keel_tls_ctx *ctx, int fd, int timeout_ms,
-                       struct keel_stream **ret, struct keel_error *err)
-{
-    uint64_t deadline = deadline_of(timeout_ms);
-    struct keel_stream *s;
+static int stream_set_name(struct keel_stream *s, const char *verify_name,
+                           struct keel_error *err);
 
-    if (fd < 0)
-        return keel_error_set(err, KEEL_E_INVAL, 0, "stream: bad fd %d", fd);
-    if (ctx != NULL && !ctx->server) {
-        close(fd);
-        return keel_error_set(err, KEEL_E_INVAL, 0, "stream: accept needs a server context");
-    }
-    s = stream_new(fd, ctx == NULL, err);
+/*
+ * The stream over a connected fd (taken): clear text without ctx, else
+ * TLS as the server or the client (checking verify_name when given), the
+ * handshake done by the deadline.
+ */
+static int stream_open(int fd, struct keel_tls_ctx *ctx, bool server, const char *verify_name,
+                       uint64_t deadline, int timeout_ms, struct keel_stream **ret,
+                       struct keel_error *err)
+{
+    struct keel_stream *s = stream_new(fd, ctx == NULL, err);
+
     if (s == NULL)
         return -1;
     if (ctx != NULL) {
-        if (stream_tls(s, ctx, err) == -1)
+        if (stream_tls(s, ctx, err) == -1 ||
+            (verify_name != NULL && stream_set_name(s, verify_name, err) == -1))
             goto fail;
-        SSL_set_accept_state(s->ssl);
+        if (server)
+            SSL_set_accept_state(s->ssl);
+        else
+            SSL_set_connect_state(s->ssl);
         if (stream_handshake(s, deadline, timeout_ms, err) == -1)
             goto fail;
     }
@@ -681,6 +687,20 @@ int keel_stream_accept(struct keel_tls_ctx *ctx, int fd, int timeout_ms,
 fail:
     keel_stream_close(s);
     return -1;
+}
+
+int keel_stream_accept(struct keel_tls_ctx *ctx, int fd, int timeout_ms,
+                       struct keel_stream **ret, struct keel_error *err)
+{
+    uint64_t deadline = deadline_of(timeout_ms);
+
+    if (fd < 0)
+        return keel_error_set(err, KEEL_E_INVAL, 0, "stream: bad fd %d", fd);
+    if (ctx != NULL && !ctx->server) {
+        close(fd);
+        return keel_error_set(err, KEEL_E_INVAL, 0, "stream: accept needs a server context");
+    }
+    return stream_open(fd, ctx, true, NULL, deadline, timeout_ms, ret, err);
 }
 
 /*
@@ -780,7 +800,6 @@ int keel_stream_connect(struct keel_tls_ctx *ctx, const char *host, unsigned por
                         struct keel_error *err)
 {
     uint64_t deadline = deadline_of(timeout_ms);
-    struct keel_stream *s;
     int fd;
 
     if (host == NULL || port == 0 || port > 65535)
@@ -792,24 +811,7 @@ int keel_stream_connect(struct keel_tls_ctx *ctx, const char *host, unsigned por
     fd = connect_socket(ctx, host, port, deadline, timeout_ms, err);
     if (fd == -1)
         return -1;
-    s = stream_new(fd, ctx == NULL, err);
-    if (s == NULL)
-        return -1;
-    if (ctx != NULL) {
-        if (stream_tls(s, ctx, err) == -1)
-            goto fail;
-        if (verify_name != NULL && stream_set_name(s, verify_name, err) == -1)
-            goto fail;
-        SSL_set_connect_state(s->ssl);
-        if (stream_handshake(s, deadline, timeout_ms, err) == -1)
-            goto fail;
-    }
-    *ret = s;
-    return 0;
-
-fail:
-    keel_stream_close(s);
-    return -1;
+    return stream_open(fd, ctx, false, verify_name, deadline, timeout_ms, ret, err);
 }
 
 /* ------------------------------------------------------------------ */
