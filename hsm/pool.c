@@ -837,7 +837,7 @@ void keel_hsm_writer_put(struct keel_hsm *h, struct keel_hsm_writer *w)
 /* ---- jobs' lockspaces ---- */
 
 int keel_hsm_pool_lockspace(struct keel_hsm *h, const char *sd_uuid, struct keel_delta **delta,
-                            struct keel_sd **lease_sd, struct keel_error *err)
+                            struct keel_error *err)
 {
     struct keel_hsm_pool *p = keel_hsm_pool(h);
     struct keel_pool_info i;
@@ -868,7 +868,6 @@ int keel_hsm_pool_lockspace(struct keel_hsm *h, const char *sd_uuid, struct keel
         goto out;
     }
     *delta = m->delta;
-    *lease_sd = m->conn.sd;
     p->pins++;
     rc = 0;
 out:

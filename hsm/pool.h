@@ -51,13 +51,13 @@ void keel_hsm_writer_put(struct keel_hsm *h, struct keel_hsm_writer *w);
 
 /*
  * This host's membership of domain sd_uuid's lockspace (joined now when
- * it was not; the domain must belong to the connected pool): the delta
- * lease and the leases area on the lease connection, for volume leases.
+ * it was not; the domain must be Active in the connected pool): its delta
+ * lease, which volume leases of that domain are taken with.
  * Valid while the pool stays connected; jobs hold a pin
  * (keel_hsm_pool_unpin) so that it does.
  */
 int keel_hsm_pool_lockspace(struct keel_hsm *h, const char *sd_uuid, struct keel_delta **delta,
-                            struct keel_sd **lease_sd, struct keel_error *err);
+                            struct keel_error *err);
 void keel_hsm_pool_unpin(struct keel_hsm *h);
 
 /* The pool part of Host.getStats: pool, SPM state, lockspaces. */

@@ -136,13 +136,12 @@ static int lockspace_of(struct keel_hsm *h, struct keel_sd *sd, const char *sd_u
                         struct keel_delta **delta, bool *pinned, struct keel_error *err)
 {
     const char *pool = keel_sd_info(sd)->pool_uuids;
-    struct keel_sd *lease_sd;
 
     *delta = NULL;
     *pinned = false;
     if (pool == NULL || pool[0] == '\0')
         return 0;
-    if (keel_hsm_pool_lockspace(h, sd_uuid, delta, &lease_sd, err) != 0)
+    if (keel_hsm_pool_lockspace(h, sd_uuid, delta, err) != 0)
         return -1;
     *pinned = true;
     return 0;
