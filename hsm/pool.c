@@ -315,16 +315,24 @@ static int read_pool(struct keel_hsm *h, const char *master, struct keel_pool_in
     return rc;
 }
 
+/* The lockspaces this host joined, each valid while its host id lease holds (pool lock held). */
+static json_t *lockspaces_json(struct keel_hsm_pool *p)
+{
+    json_t *ls = json_array();
+
+    for (size_t k = 0; ls != NULL && k < p->nmembers; k++)
+        json_array_append_new(ls, json_pack("{s:s, s:b}", "sd", p->members[k]->sd, "valid",
+                                            keel_delta_valid(p->members[k]->delta, NULL)));
+    return ls;
+}
+
 static json_t *info_json(struct keel_hsm_pool *p, const struct keel_pool_info *i)
 {
-    json_t *doms = json_array(), *ls = json_array();
+    json_t *doms = json_array(), *ls = lockspaces_json(p);
 
     for (size_t k = 0; k < i->ndomains; k++)
         json_array_append_new(doms, json_pack("{s:s, s:s}", "sd", i->domains[k].uuid, "status",
                                               i->domains[k].active ? "active" : "attached"));
-    for (size_t k = 0; k < p->nmembers; k++)
-        json_array_append_new(ls, json_pack("{s:s, s:b}", "sd", p->members[k]->sd, "valid",
-                                            keel_delta_valid(p->members[k]->delta, NULL)));
     return json_pack("{s:s, s:o, s:s, s:I, s:I, s:I, s:o, s:b, s:b, s:o}", "uuid", i->uuid,
                      "name", keel_rpc_string(i->name), "master", i->master, "master_version",
                      (json_int_t)i->master_version, "spm_id", (json_int_t)i->spm_id, "spm_lver",
@@ -887,14 +895,12 @@ void keel_hsm_pool_unpin(struct keel_hsm *h)
 json_t *keel_hsm_pool_stats(struct keel_hsm *h)
 {
     struct keel_hsm_pool *p = keel_hsm_pool(h);
-    json_t *ls = json_array(), *o;
+    json_t *o;
 
     pthread_mutex_lock(&p->lock);
-    for (size_t k = 0; k < p->nmembers; k++)
-        json_array_append_new(ls, json_pack("{s:s, s:b}", "sd", p->members[k]->sd, "valid",
-                                            keel_delta_valid(p->members[k]->delta, NULL)));
     o = json_pack("{s:s, s:b, s:I, s:o}", "uuid", p->uuid, "spm", p->spm != NULL, "spm_lver",
-                  (json_int_t)(p->spm ? keel_spm_lver(p->spm) : 0), "lockspaces", ls);
+                  (json_int_t)(p->spm ? keel_spm_lver(p->spm) : 0), "lockspaces",
+                  lockspaces_json(p));
     pthread_mutex_unlock(&p->lock);
     return o;
 }
