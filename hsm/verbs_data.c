@@ -305,9 +305,10 @@ static int copy_volume(struct copy_job *c, const char *vol, size_t n, bool layer
     if (rc == 0)
         rc = keel_vol_set_legality(c->dst.sd, vol, KEEL_VOL_LEGAL, err);
     if (rc == 0)
-        keel_log(KEEL_LOG_INFO, MOD, "job %s: %s/%s copied to %s/%s (%" PRIu64 " bytes of data, "
-                 "%" PRIu64 " zeroed, %" PRIu64 " skipped)", keel_hsm_job_id(c->job), c->src_sd,
-                 top->uuid, c->dst_sd, vol, st.data, st.zeroed, st.skipped);
+        keel_log(KEEL_LOG_INFO, MOD, "job %s: %s/%s copied to %s/%s (%" PRIu64 " bytes read, "
+                 "%" PRIu64 " of data, %" PRIu64 " zeroed, %" PRIu64 " skipped)",
+                 keel_hsm_job_id(c->job), c->src_sd, top->uuid, c->dst_sd, vol, st.read, st.data,
+                 st.zeroed, st.skipped);
 out:
     lease_drop(c->job, &c->dst, &lp, lease);
     c->done += top->md.capacity;

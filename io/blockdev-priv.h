@@ -22,6 +22,7 @@ struct keel_blockdev_geom {
     size_t max_xfer;       /* largest READ/WRITE in one request (multiple of block_size) */
     size_t max_zero;       /* largest WRITE_ZEROES/DISCARD in one request */
     bool native_zeroes;    /* false: io/ writes zero buffers instead */
+    bool block_status;     /* the backend answers KEEL_IO_BLOCK_STATUS */
 };
 
 /*

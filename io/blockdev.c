@@ -132,6 +132,14 @@ static int check_req(const struct keel_blockdev *dev, const struct keel_ioreq *r
     case KEEL_IO_DISCARD:
     case KEEL_IO_WRITE_ZEROES:
         break;
+    case KEEL_IO_BLOCK_STATUS:
+        if (req->buf == NULL)
+            return keel_error_set(err, KEEL_E_INVAL, EINVAL, "%s: %s without a status",
+                                  dev->name, op);
+        if (!dev->geom.block_status)
+            return keel_error_set(err, KEEL_E_UNSUPPORTED, EOPNOTSUPP,
+                                  "%s: the storage does not report block status", dev->name);
+        break;
     default:
         return keel_error_set(err, KEEL_E_INVAL, EINVAL, "%s: %s is not a block device operation",
                               dev->name, op);
@@ -236,7 +244,7 @@ int keel_blockdev_submit(struct keel_blockdev *dev, struct keel_ioreq *req,
 
     if (check_req(dev, req, err) != 0)
         return -1;
-    if (req->op == KEEL_IO_FLUSH)
+    if (req->op == KEEL_IO_FLUSH || req->op == KEEL_IO_BLOCK_STATUS)
         return dev->ops->submit(dev->be, req, err);
     chunk = emulate ? dev->zero_len : zero_op ? dev->geom.max_zero : dev->geom.max_xfer;
     if (req->len > chunk || emulate)
@@ -293,4 +301,37 @@ int keel_blockdev_write_zeroes(struct keel_blockdev *dev, uint64_t offset, uint6
                                struct keel_error *err)
 {
     return run_sync(dev, KEEL_IO_WRITE_ZEROES, NULL, (size_t)len, offset, err);
+}
+
+bool keel_blockdev_knows_status(const struct keel_blockdev *dev)
+{
+    return dev->geom.block_status;
+}
+
+int keel_blockdev_block_status(struct keel_blockdev *dev, uint64_t offset, uint64_t len,
+                               uint64_t *run, bool *zero, struct keel_error *err)
+{
+    struct keel_io_status st = { 0 };
+    size_t n = (size_t)KEEL_MIN(len, (uint64_t)SIZE_MAX / 2);
+
+    if (!dev->geom.block_status) {
+        struct keel_ioreq probe = { .op = KEEL_IO_READ, .offset = offset, .len = n, .buf = &st };
+
+        /* Still refuse what the storage would refuse: a misaligned or outside range. */
+        if (check_req(dev, &probe, err) != 0)
+            return -1;
+        *run = n;
+        *zero = false;
+        return 0;
+    }
+    n = KEEL_ALIGN_DOWN(n, dev->geom.block_size);
+    if (run_sync(dev, KEEL_IO_BLOCK_STATUS, &st, n, offset, err) != 0)
+        return -1;
+    if (st.len == 0 || st.len > n)
+        return keel_error_set(err, KEEL_E_IO, EIO, "%s: block status at offset %" PRIu64
+                              ": a run of %" PRIu64 " bytes for a request of %zu",
+                              dev->name, offset, st.len, n);
+    *run = st.len;
+    *zero = st.zero;
+    return 0;
 }

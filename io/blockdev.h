@@ -83,4 +83,18 @@ int keel_blockdev_discard(struct keel_blockdev *dev, uint64_t offset, uint64_t l
 int keel_blockdev_write_zeroes(struct keel_blockdev *dev, uint64_t offset, uint64_t len,
                                struct keel_error *err);
 
+/*
+ * What the storage holds from offset on (at most len bytes, both aligned to
+ * the block size): *run bytes (> 0) that are all of one kind, *zero when
+ * they read as zeroes without being stored -- a deallocated range of a
+ * thin-provisioned LUN whose deallocated blocks read as zeroes (LBPRZ), a
+ * hole of a file.  A device that cannot tell answers *run = len, *zero =
+ * false without any I/O (see keel_blockdev_knows_status()).  Used to skip
+ * reading what is known to be zeroes.
+ */
+int keel_blockdev_block_status(struct keel_blockdev *dev, uint64_t offset, uint64_t len,
+                               uint64_t *run, bool *zero, struct keel_error *err);
+/* Whether keel_blockdev_block_status() asks the storage (else: always data). */
+bool keel_blockdev_knows_status(const struct keel_blockdev *dev);
+
 #endif /* KEEL_IO_BLOCKDEV_H */

@@ -189,6 +189,7 @@ const char *keel_io_op_name(enum keel_io_op op)
     case KEEL_IO_DISCARD: return "discard";
     case KEEL_IO_WRITE_ZEROES: return "write-zeroes";
     case KEEL_IO_TRUNCATE: return "truncate";
+    case KEEL_IO_BLOCK_STATUS: return "block-status";
     case KEEL_IO__NR_DATA_OPS: break;
     case KEEL_IO_FS_OP: return "file-system operation";
     }

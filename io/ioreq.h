@@ -16,6 +16,7 @@
 #ifndef KEEL_IO_IOREQ_H
 #define KEEL_IO_IOREQ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/uio.h>
@@ -29,9 +30,22 @@ enum keel_io_op {
     KEEL_IO_DISCARD,      /* offset/len may read back as anything; advisory */
     KEEL_IO_WRITE_ZEROES, /* offset/len reads back as zeroes */
     KEEL_IO_TRUNCATE,     /* files only: set the size to offset */
+    KEEL_IO_BLOCK_STATUS, /* block devices only: what the storage holds at offset (at most
+                           * len bytes); buf is a struct keel_io_status, filled */
     KEEL_IO__NR_DATA_OPS,
     /* File-system namespace operations: used inside io/ only. */
     KEEL_IO_FS_OP = 100,
+};
+
+/*
+ * The answer of KEEL_IO_BLOCK_STATUS: the first `len` bytes (> 0, <= the
+ * request's len) from the request's offset are all of one kind.  zero:
+ * they read as zeroes without being stored (a deallocated range of a thin
+ * LUN that reads zeroes, a hole of a file); otherwise they may hold data.
+ */
+struct keel_io_status {
+    uint64_t len;
+    bool zero;
 };
 
 struct keel_ioreq;

@@ -10,6 +10,8 @@
  *   unit attentions of a fresh login are consumed)
  *     -> READ CAPACITY(16)                   (first session only)
  *     -> INQUIRY VPD 0xB0 block limits       (first session only)
+ *     -> INQUIRY VPD 0xB2 logical block provisioning
+ *                                            (first session, thin LUNs only)
  *     -> keel_engine_session_up()
  *
  * Command status handling:
@@ -23,8 +25,21 @@
  *   other CHECK CONDITIONs, RESERVATION CONFLICT
  *                                 failed, with the sense data in the message
  *
- * WRITE ZEROES is emulated by blockdev.c with WRITE commands; DISCARD is
- * UNMAP when the LUN reports thin provisioning (LBPME) and a no-op otherwise.
+ * Thin provisioning.  A LUN that reports LBPME (READ CAPACITY(16)) is thin;
+ * if its deallocated blocks read as zeroes (LBPRZ) it is a "zeroing thin
+ * LUN", and then:
+ *   - WRITE ZEROES is WRITE SAME(16) of one zero block with the UNMAP bit,
+ *     when the provisioning page offers it (LBPWS): the target may
+ *     deallocate the range instead of writing it, and reads give zeroes
+ *     either way (that is WRITE SAME's own promise).  At most the Block
+ *     Limits page's MAXIMUM WRITE SAME LENGTH per command (none: 256 MiB).
+ *   - BLOCK STATUS is GET LBA STATUS: a deallocated run reads as zeroes;
+ *     a mapped or anchored run is data.  A target that refuses the command
+ *     (ILLEGAL REQUEST) gets the answer "data" for the whole range.
+ * Otherwise WRITE ZEROES is emulated by blockdev.c with WRITE commands (a
+ * thick LUN writes every zero; WRITE SAME without UNMAP is no faster on
+ * tgtd, which does one pwrite() per block), and BLOCK STATUS is not
+ * offered.  DISCARD is UNMAP on a thin LUN and a no-op otherwise.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -36,6 +51,7 @@
 #include <iscsi/iscsi.h>
 #include <iscsi/scsi-lowlevel.h>
 
+#include "common/cleanup.h"
 #include "common/log.h"
 #include "common/strutil.h"
 #include "io/blockdev-priv.h"
@@ -46,7 +62,10 @@
 /* Requests larger than this are split, whatever the target allows. */
 #define ISCSI_MAX_XFER (4u * 1024 * 1024)
 
-enum connect_phase { PH_LOGIN, PH_CAPACITY, PH_LIMITS, PH_READY };
+/* WRITE SAME ranges when the target sets no maximum. */
+#define ISCSI_MAX_WRITE_SAME (256u * 1024 * 1024)
+
+enum connect_phase { PH_LOGIN, PH_CAPACITY, PH_LIMITS, PH_PROVISIONING, PH_READY };
 
 struct iscsibe {
     struct keel_url url;
@@ -60,7 +79,11 @@ struct iscsibe {
     uint32_t block_size;
     uint64_t nblocks;
     uint32_t max_xfer;
-    bool lbpme;                 /* UNMAP works */
+    bool lbpme;                 /* thin: UNMAP works */
+    bool lbprz;                 /* deallocated blocks read as zeroes */
+    bool lbpws;                 /* WRITE SAME(16) may deallocate (UNMAP bit) */
+    uint64_t max_ws_blocks;     /* Block Limits' MAXIMUM WRITE SAME LENGTH; 0: none */
+    unsigned char *zero_block;  /* one block of zeroes, WRITE SAME's data */
     unsigned capacity_tries;    /* READ CAPACITY retried after unit attentions */
 };
 
@@ -94,6 +117,42 @@ static void set_session_error(struct iscsibe *ib, struct keel_error *e, enum kee
 
 /* ---- building a session ---- */
 
+static void session_ready(struct iscsibe *ib)
+{
+    ib->phase = PH_READY;
+    ib->first_done = true;
+    keel_engine_session_up(ib->eng);
+}
+
+/* The zeroing thin LUN's powers (see the top of the file). */
+static bool ws_zeroes(const struct iscsibe *ib)
+{
+    return ib->lbpme && ib->lbprz && ib->lbpws;
+}
+
+static void provisioning_cb(struct iscsi_context *ctx, int status, void *data, void *priv)
+{
+    struct iscsibe *ib = priv;
+    struct scsi_task *task = data;
+
+    (void)ctx;
+    if (status == SCSI_STATUS_CANCELLED) {
+        scsi_free_scsi_task(task);
+        return;
+    }
+    if (status == SCSI_STATUS_GOOD) {
+        struct scsi_inquiry_logical_block_provisioning *lbp = scsi_datain_unmarshall(task);
+
+        if (lbp != NULL) {
+            ib->lbpws = lbp->lbpws != 0;
+            ib->lbprz = ib->lbprz || lbp->lbprz != 0;
+        }
+    }
+    /* Without the page: no WRITE SAME, GET LBA STATUS still by LBPRZ. */
+    scsi_free_scsi_task(task);
+    session_ready(ib);
+}
+
 static void limits_cb(struct iscsi_context *ctx, int status, void *data, void *priv)
 {
     struct iscsibe *ib = priv;
@@ -110,12 +169,23 @@ static void limits_cb(struct iscsi_context *ctx, int status, void *data, void *p
         if (bl != NULL && bl->max_xfer_len != 0 &&
             (uint64_t)bl->max_xfer_len * ib->block_size < ib->max_xfer)
             ib->max_xfer = bl->max_xfer_len * ib->block_size;
+        if (bl != NULL)
+            ib->max_ws_blocks = bl->max_ws_len;
     }
     /* Targets without the block limits page are fine: keep the default. */
     scsi_free_scsi_task(task);
-    ib->phase = PH_READY;
-    ib->first_done = true;
-    keel_engine_session_up(ib->eng);
+    if (!ib->lbpme) {
+        session_ready(ib);
+        return;
+    }
+    ib->phase = PH_PROVISIONING;
+    if (iscsi_inquiry_task(ctx, ib->url.lun, 1, SCSI_INQUIRY_PAGECODE_LOGICAL_BLOCK_PROVISIONING,
+                           255, provisioning_cb, ib) == NULL) {
+        struct keel_error e;
+
+        set_session_error(ib, &e, KEEL_E_CONNECT, "INQUIRY on");
+        keel_engine_session_failed(ib->eng, &e);
+    }
 }
 
 static void capacity_cb(struct iscsi_context *ctx, int status, void *data, void *priv)
@@ -160,6 +230,7 @@ static void capacity_cb(struct iscsi_context *ctx, int status, void *data, void 
         ib->block_size = rc16->block_length;
         ib->nblocks = rc16->returned_lba + 1; /* the last LBA, not a count */
         ib->lbpme = rc16->lbpme != 0;
+        ib->lbprz = rc16->lbprz != 0;
     }
     scsi_free_scsi_task(task);
     ib->phase = PH_LIMITS;
@@ -271,6 +342,22 @@ static void ib_drop(void *be)
 
 /* ---- requests ---- */
 
+/* GET LBA STATUS's first descriptor, which must start at the asked LBA, into req's status. */
+static void lba_status(const struct iscsibe *ib, struct keel_ioreq *req, struct scsi_task *task)
+{
+    struct keel_io_status *st = req->buf;
+    struct scsi_get_lba_status *gls = scsi_datain_unmarshall(task);
+    uint64_t lba = req->offset / ib->block_size;
+
+    *st = (struct keel_io_status){ .len = req->len };
+    if (gls == NULL || gls->num_descriptors == 0 || gls->descriptors[0].lba != lba ||
+        gls->descriptors[0].num_blocks == 0)
+        return; /* nothing usable: data */
+    st->len = KEEL_MIN((uint64_t)gls->descriptors[0].num_blocks * ib->block_size,
+                       (uint64_t)req->len);
+    st->zero = gls->descriptors[0].provisioning == SCSI_PROVISIONING_TYPE_DEALLOCATED && ib->lbprz;
+}
+
 static void task_cb(struct iscsi_context *ctx, int status, void *data, void *priv)
 {
     struct keel_ioreq *req = priv;
@@ -281,10 +368,19 @@ static void task_cb(struct iscsi_context *ctx, int status, void *data, void *pri
     req->priv.be_task = NULL;
     switch (status) {
     case SCSI_STATUS_GOOD:
+        if (req->op == KEEL_IO_BLOCK_STATUS)
+            lba_status(ib, req, task);
         req->xfer = req->op == KEEL_IO_FLUSH ? 0 : req->len;
         keel_engine_complete(ib->eng, req, KEEL_OUT_OK, NULL);
         break;
     case SCSI_STATUS_CHECK_CONDITION:
+        if (req->op == KEEL_IO_BLOCK_STATUS && task->sense.key == SCSI_SENSE_ILLEGAL_REQUEST) {
+            /* The target cannot tell: everything may be data. */
+            *(struct keel_io_status *)req->buf = (struct keel_io_status){ .len = req->len };
+            req->xfer = req->len;
+            keel_engine_complete(ib->eng, req, KEEL_OUT_OK, NULL);
+            break;
+        }
         if (task->sense.key == SCSI_SENSE_UNIT_ATTENTION ||
             task->sense.key == SCSI_SENSE_NOT_READY) {
             keel_debug(MOD, "%s: %s, retrying", ib->name, scsi_sense_ascq_str(task->sense.ascq));
@@ -347,6 +443,16 @@ static int ib_start(void *be, struct keel_ioreq *req, struct keel_error *err)
     case KEEL_IO_FLUSH:
         task = iscsi_synchronizecache16_task(ib->ctx, ib->url.lun, 0, 0, 0, 0, task_cb, req);
         break;
+    case KEEL_IO_WRITE_ZEROES:
+        /* Only on a zeroing thin LUN (geom.native_zeroes); blockdev.c emulates it elsewhere. */
+        task = iscsi_writesame16_task(ib->ctx, ib->url.lun, lba, ib->zero_block, ib->block_size,
+                                      (uint32_t)(req->len / ib->block_size), 0, 1, 0, 0, task_cb,
+                                      req);
+        break;
+    case KEEL_IO_BLOCK_STATUS:
+        /* One descriptor: the run at lba (8 bytes of header, 16 of descriptor). */
+        task = iscsi_get_lba_status_task(ib->ctx, ib->url.lun, lba, 8 + 16, task_cb, req);
+        break;
     case KEEL_IO_DISCARD:
         if (!ib->lbpme) {
             req->xfer = req->len;
@@ -387,6 +493,12 @@ static void ib_describe(void *be, const struct keel_ioreq *req, char *buf, size_
     case KEEL_IO_DISCARD:
         snprintf(buf, n, "UNMAP at LBA %" PRIu64 " (%" PRIu64 " blocks)", lba, nb);
         break;
+    case KEEL_IO_WRITE_ZEROES:
+        snprintf(buf, n, "WRITE SAME(16) UNMAP at LBA %" PRIu64 " (%" PRIu64 " blocks)", lba, nb);
+        break;
+    case KEEL_IO_BLOCK_STATUS:
+        snprintf(buf, n, "GET LBA STATUS at LBA %" PRIu64, lba);
+        break;
     default:
         snprintf(buf, n, "%s", keel_io_op_name(req->op));
     }
@@ -418,6 +530,7 @@ static void ib_close(void *be)
     if (ib == NULL)
         return;
     keel_engine_free(ib->eng);
+    free(ib->zero_block);
     free(ib);
 }
 
@@ -458,7 +571,18 @@ int keel_iscsi_blockdev_open(const struct keel_url *url, const struct keel_io_op
     geom.size = ib->nblocks * ib->block_size;
     geom.block_size = ib->block_size;
     geom.max_xfer = ib->max_xfer;
-    geom.max_zero = ib->lbpme ? 256u * 1024 * 1024 : ib->max_xfer;
-    geom.native_zeroes = false;
+    geom.max_zero = ib->lbpme ? ISCSI_MAX_WRITE_SAME : ib->max_xfer;
+    geom.native_zeroes = ws_zeroes(ib);
+    if (geom.native_zeroes) {
+        ib->zero_block = calloc(1, ib->block_size);
+        if (ib->zero_block == NULL) {
+            keel_error_set(err, KEEL_E_NOMEM, ENOMEM, "%s: out of memory", ib->name);
+            ib_close(ib);
+            return -1;
+        }
+        if (ib->max_ws_blocks != 0 && ib->max_ws_blocks * ib->block_size < geom.max_zero)
+            geom.max_zero = (size_t)(ib->max_ws_blocks * ib->block_size);
+    }
+    geom.block_status = ib->lbpme && ib->lbprz;
     return keel_blockdev_new(ib->name, &ib_ops, ib, &geom, ret, err);
 }

@@ -11,6 +11,8 @@
  *     its first part is submitted until after its done() returned, so
  *     that close, which waits for inflight == 0, never frees the backend
  *     under a completion.
+ *     BLOCK STATUS is one part, cut at its segment's end: the answer's
+ *     run starts at the same offset, so it needs no translation.
  *  3. The parts of a request are submitted in offset order, each request's
  *     parts before the next request's (on one submitting thread): each
  *     device sees the requests in the order they came, which is all the
@@ -143,6 +145,10 @@ static int lin_submit(void *be, struct keel_ioreq *req, struct keel_error *err)
 
     if (req->op == KEEL_IO_FLUSH) {
         n = lin->ndevs;
+    } else if (req->op == KEEL_IO_BLOCK_STATUS) {
+        /* The run at offset ends at its segment's end at the latest: one part. */
+        first = seg_at(lin, req->offset);
+        n = 1;
     } else {
         uint64_t end = req->offset + req->len;
 
@@ -330,6 +336,10 @@ int keel_linear_blockdev(const char *name, const struct keel_linear_seg *segs, s
     geom.max_xfer = (size_t)KEEL_MAX(KEEL_MIN(size, (uint64_t)SIZE_MAX / 2),
                                      (uint64_t)geom.block_size);
     geom.max_zero = geom.max_xfer;
+    /* Block status when every segment's device has it (a domain's LUNs alike). */
+    geom.block_status = true;
+    for (size_t i = 0; i < lin->ndevs; i++)
+        geom.block_status = geom.block_status && keel_blockdev_knows_status(lin->devs[i]);
     /* On failure keel_blockdev_new() closes lin. */
     return keel_blockdev_new(name, &lin_ops, lin, &geom, ret, err);
 }

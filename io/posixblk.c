@@ -139,6 +139,7 @@ int keel_posix_blockdev_open(const struct keel_url *url, const struct keel_io_op
         geom.block_size = (uint32_t)ssz;
     } else if (S_ISREG(st.st_mode)) {
         geom.size = (uint64_t)st.st_size;
+        geom.block_status = true; /* SEEK_DATA / SEEK_HOLE */
     } else {
         pb_close(pb);
         return keel_error_set(err, KEEL_E_INVAL, EINVAL,

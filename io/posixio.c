@@ -4,6 +4,8 @@
  * DISCARD punches a hole (or BLKDISCARD) and is advisory: a file system that
  * cannot punch holes leaves the data, which is allowed.  WRITE_ZEROES uses
  * FALLOC_FL_ZERO_RANGE (or BLKZEROOUT) and falls back to writing zeroes.
+ * BLOCK_STATUS of a regular file is SEEK_DATA/SEEK_HOLE (a hole is zero);
+ * a block device node answers data.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -108,6 +110,35 @@ static int do_discard(const struct keel_posix_target *t, uint64_t off, uint64_t 
     return r;
 }
 
+/* The run at off in a regular file: a hole (zeroes) up to the next data, or data up to the next hole. */
+static int do_status(const struct keel_posix_target *t, uint64_t off, uint64_t len,
+                     struct keel_io_status *st)
+{
+    off_t data, hole;
+
+    *st = (struct keel_io_status){ .len = len };
+    if (t->is_bdev)
+        return 0; /* a block device node cannot tell: data */
+    data = lseek(t->fd, (off_t)off, SEEK_DATA);
+    if (data < 0 && errno == ENXIO) {
+        st->zero = true; /* no data from off to EOF: a hole, or past the end (zero_fill) */
+        return 0;
+    }
+    if (data < 0)
+        return (errno == EINVAL || errno == EOPNOTSUPP) ? 0 : -1;
+    if ((uint64_t)data > off) {
+        st->zero = true;
+        st->len = KEEL_MIN(len, (uint64_t)data - off);
+        return 0;
+    }
+    hole = lseek(t->fd, (off_t)off, SEEK_HOLE);
+    if (hole < 0)
+        return (errno == EINVAL || errno == EOPNOTSUPP) ? 0 : -1;
+    if ((uint64_t)hole > off)
+        st->len = KEEL_MIN(len, (uint64_t)hole - off);
+    return 0;
+}
+
 void keel_posix_run(struct keel_engine *eng, struct keel_ioreq *req)
 {
     const struct keel_posix_target *t = req->priv.owner;
@@ -138,6 +169,10 @@ void keel_posix_run(struct keel_engine *eng, struct keel_ioreq *req)
         break;
     case KEEL_IO_TRUNCATE:
         r = ftruncate(t->fd, (off_t)req->offset);
+        break;
+    case KEEL_IO_BLOCK_STATUS:
+        r = do_status(t, req->offset, req->len, req->buf);
+        got = req->len;
         break;
     default:
         errno = EINVAL;

@@ -12,6 +12,9 @@
 
 #define DEFAULT_INFLIGHT 16
 #define DEFAULT_CHUNK (1u << 20)
+/* A zero range is written (or skipped) in one request of up to this much:
+ * one WRITE SAME on a zeroing thin LUN instead of one per chunk. */
+#define ZERO_RUN_MAX (UINT64_C(256) << 20)
 
 /*
  * Zero detection in what was read: 4 KiB blocks (aligned in the guest), as
@@ -34,6 +37,9 @@ struct chain {
     size_t n;
     struct keel_qcow2_map *maps[KEEL_COPY_MAX_LAYERS];
     uint64_t vsize[KEEL_COPY_MAX_LAYERS];
+    /* A raw layer's last block status: guest [st_from, st_to) is all zeroes or all data. */
+    uint64_t st_from[KEEL_COPY_MAX_LAYERS], st_to[KEEL_COPY_MAX_LAYERS];
+    bool st_zero[KEEL_COPY_MAX_LAYERS];
 };
 
 static void chain_close(struct chain *c)
@@ -66,6 +72,37 @@ static int chain_open(struct chain *c, const struct keel_copy_layer *layers, siz
     return 0;
 }
 
+/*
+ * Shorten the raw layer i's range at guest (at most *max bytes) to one run
+ * of its storage's block status; *zero: it reads as zeroes, so it need not
+ * be read.  Storage that cannot tell leaves it data.
+ */
+static int raw_status(struct chain *c, size_t i, uint64_t guest, uint64_t *max, bool *zero,
+                      struct keel_error *err)
+{
+    const struct keel_copy_layer *l = &c->layers[i];
+    uint32_t bs = keel_blockdev_block_size(l->dev);
+
+    *zero = false;
+    if (!keel_blockdev_knows_status(l->dev) || (l->offset + guest) % bs != 0)
+        return 0;
+    if (guest < c->st_from[i] || guest >= c->st_to[i]) {
+        uint64_t len = KEEL_ALIGN_DOWN(c->vsize[i] - guest, bs), run;
+        bool z;
+
+        if (len == 0)
+            return 0;
+        if (keel_blockdev_block_status(l->dev, l->offset + guest, len, &run, &z, err) != 0)
+            return -1;
+        c->st_from[i] = guest;
+        c->st_to[i] = guest + run;
+        c->st_zero[i] = z;
+    }
+    *max = KEEL_MIN(*max, c->st_to[i] - guest);
+    *zero = c->st_zero[i];
+    return 0;
+}
+
 /* The range at guest, at most max bytes, from the top layer down. */
 static int resolve(struct chain *c, uint64_t guest, uint64_t max, struct seg *s,
                    struct keel_error *err)
@@ -78,7 +115,14 @@ static int resolve(struct chain *c, uint64_t guest, uint64_t max, struct seg *s,
             break; /* past this layer: zeroes (qemu reads nothing from below either) */
         max = KEEL_MIN(max, c->vsize[i] - guest);
         if (!l->qcow2) {
-            *s = (struct seg){ .dev = l->dev, .host = l->offset + guest, .len = max };
+            bool zero;
+
+            if (raw_status(c, i, guest, &max, &zero, err) != 0)
+                return -1;
+            if (zero)
+                *s = (struct seg){ .zero = true, .len = max };
+            else
+                *s = (struct seg){ .dev = l->dev, .host = l->offset + guest, .len = max };
             return 0;
         }
         if (keel_qcow2_map_extent(c->maps[i], guest, max, &e, err) != 0)
@@ -161,7 +205,7 @@ struct copy {
     pthread_cond_t cond;
     unsigned active;
     uint64_t done;
-    uint64_t data, zeroed, skipped; /* atomics: completions count too */
+    uint64_t data, zeroed, skipped, read; /* atomics: completions count too */
     int rc;
     struct keel_error err;
     struct slot *slots;
@@ -271,6 +315,7 @@ static void slot_done(struct keel_ioreq *r)
         return;
     }
     if (sl->reading) {
+        count(&sl->cp->read, r->len);
         sl->reading = false;
         sl->at = 0;
         sl->zend = 0;
@@ -453,7 +498,10 @@ int keel_copy_to_raw(const struct keel_copy_layer *layers, size_t n,
             int rr;
 
             pthread_mutex_unlock(&cp.lock);
-            rr = resolve(&c, pos, KEEL_MIN((uint64_t)o.chunk, size - pos), &s, &re);
+            rr = resolve(&c, pos, KEEL_MIN(KEEL_MAX(ZERO_RUN_MAX, (uint64_t)o.chunk), size - pos),
+                         &s, &re);
+            if (rr == 0 && !s.zero)
+                s.len = KEEL_MIN(s.len, (uint64_t)o.chunk); /* data: one buffer's worth */
             pthread_mutex_lock(&cp.lock);
             if (rr != 0) {
                 if (cp.rc == 0) {
@@ -486,6 +534,7 @@ int keel_copy_to_raw(const struct keel_copy_layer *layers, size_t n,
     st.data = __atomic_load_n(&cp.data, __ATOMIC_RELAXED);
     st.zeroed = __atomic_load_n(&cp.zeroed, __ATOMIC_RELAXED);
     st.skipped = __atomic_load_n(&cp.skipped, __ATOMIC_RELAXED);
+    st.read = __atomic_load_n(&cp.read, __ATOMIC_RELAXED);
     pthread_mutex_unlock(&cp.lock);
     if (rc == 0)
         rc = keel_blockdev_flush(dst->dev, err);
@@ -788,7 +837,7 @@ static int copy_qcow2(const struct keel_copy_layer *layers, size_t n, bool singl
         if (o.progress != NULL)
             o.progress(o.opaque, pos, q.size);
         memset(buf, 0, o.chunk);
-        rc = read_guest(&c, pos, len, buf, NULL, err);
+        rc = read_guest(&c, pos, len, buf, &st.read, err);
         for (uint64_t k = first; rc == 0 && k <= last; k++)
             zc[k - first] = bit(q.alloc, k) && all_zero(buf + (k - first) * QCLUSTER, QCLUSTER);
         for (uint64_t k = first; rc == 0 && k <= last; k++) {

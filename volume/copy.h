@@ -63,6 +63,9 @@ struct keel_copy_stats {
      * what was read are zeroed or skipped, not data; into qcow2, data is the guest
      * bytes of the data clusters written and skipped the rest. */
     uint64_t data, zeroed, skipped;
+    /* Bytes read from the source's storage: what the chain and the storage's block
+     * status could not tell to be zeroes. */
+    uint64_t read;
 };
 
 /*

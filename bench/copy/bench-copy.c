@@ -43,13 +43,24 @@
  * Output, last: one line per measure with a peer,
  *   bench: copy MEASURE keel=N MB/s peer=N MB/s ratio=R
  * with MB = 2^20 bytes of virtual size (as iscsi-perf counts) per second.
- * KEEL_BENCH_COPY_QEMU_CACHE overrides qemu-img's -t (e.g. unsafe).
+ * KEEL_BENCH_COPY_ONLY=m1,m2: run only those measures (the names above).
+ * KEEL_BENCH_COPY_ROUNDS (default 3, at most 9): alternating rounds of each
+ * measure, the median of each side reported.
+ * KEEL_BENCH_COPY_QEMU_CACHE overrides qemu-img's -t (e.g. unsafe);
+ * KEEL_BENCH_COPY_INFLIGHT and KEEL_BENCH_COPY_CHUNK_KIB Keel's requests in
+ * flight and their size (16, 1024: the engine's defaults).
+ *
+ * The LUNs are thin-provisioned (tgtd's thin_provisioning=1), as most
+ * arrays' LUNs are today: both sides may ask where the source has data
+ * (GET LBA STATUS) and zero the destination by deallocating it (WRITE
+ * SAME with UNMAP).  KEEL_BENCH_COPY_THICK=1 makes them thick instead.
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/cleanup.h"
 #include "common/monotime.h"
 #include "common/strutil.h"
 #include "common/uuid.h"
@@ -63,6 +74,7 @@
 #define GiB (UINT64_C(1) << 30)
 #define RUN (64 * MiB)     /* data and holes of the raw image alternate in runs of this */
 #define PERIOD (256 * MiB) /* the snapshot layers write once per period */
+#define MAX_ROUNDS 9
 #define FILL (4 * MiB)
 #define LAYERS 3
 
@@ -82,6 +94,7 @@ struct vol {
 
 struct bench {
     uint64_t size;                  /* virtual size of every image */
+    unsigned rounds;                /* of each measure (median reported) */
     const char *qemu_cache;
     struct keel_lab_tgtd *tgtd;
     struct keel_lab_nfs *nfs;
@@ -163,8 +176,10 @@ static void start_block(struct bench *b)
                                 { "360014050000000000000000000c0c002" } };
     const char *uuids[2] = { SD_SRC, SD_DST };
 
-    if (keel_lab_tgtd_start(&b->tgtd, &err) != 0 ||
-        keel_lab_tgtd_add_target(b->tgtd, "copy", sizes, 2, NULL, NULL, &err) < 0)
+    if (keel_lab_tgtd_start(&b->tgtd, &err) != 0)
+        die("tgtd", &err);
+    keel_lab_tgtd_set_thin(b->tgtd, getenv("KEEL_BENCH_COPY_THICK") == NULL);
+    if (keel_lab_tgtd_add_target(b->tgtd, "copy", sizes, 2, NULL, NULL, &err) < 0)
         die("tgtd", &err);
     for (int i = 0; i < 2; i++) {
         struct keel_sd_create c = { .uuid = uuids[i], .name = i ? "dst" : "src",
@@ -297,12 +312,38 @@ static struct vol new_vol(struct bench *b, enum where w, const struct vol_spec *
 }
 
 /* A new raw volume to copy into: sparse file on NFS, preallocated LV on block. */
+static void open_payload(struct bench *b, const struct vol *v, struct keel_vol_payload *p)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+
+    if (keel_vol_payload_open(b->sd[v->w], v->uuid, p, &err) != 0)
+        die("keel_vol_payload_open", &err);
+}
+
+/*
+ * A new destination volume.  An LV takes the extents the last copy's LV
+ * had, so it is deallocated first (UNMAP; nothing on a thick LUN): every
+ * copy, Keel's or qemu-img's, starts from the same state of the LUN file
+ * rather than the second one of a round overwriting blocks the first one
+ * allocated.
+ */
 static struct vol new_dst(struct bench *b, enum where w)
 {
     struct vol_spec s = { .format = KEEL_VOL_RAW, .illegal = true,
                           .type = w == NFS ? KEEL_VOL_SPARSE : KEEL_VOL_PREALLOCATED };
+    struct vol v = new_vol(b, w, &s);
 
-    return new_vol(b, w, &s);
+    if (w != NFS) {
+        struct keel_error err = KEEL_ERROR_INIT;
+        struct keel_vol_payload p;
+
+        open_payload(b, &v, &p);
+        if (keel_blockdev_discard(p.dev, p.offset, p.size, &err) != 0 ||
+            keel_blockdev_flush(p.dev, &err) != 0)
+            die("discard the destination", &err);
+        keel_vol_payload_close(&p);
+    }
+    return v;
 }
 
 static void delete_vol(struct bench *b, const struct vol *v)
@@ -311,14 +352,6 @@ static void delete_vol(struct bench *b, const struct vol *v)
 
     if (keel_vol_delete(b->sd[v->w], v->uuid, false, &err) != 0)
         die("keel_vol_delete", &err);
-}
-
-static void open_payload(struct bench *b, const struct vol *v, struct keel_vol_payload *p)
-{
-    struct keel_error err = KEEL_ERROR_INIT;
-
-    if (keel_vol_payload_open(b->sd[v->w], v->uuid, p, &err) != 0)
-        die("keel_vol_payload_open", &err);
 }
 
 /* The volume's file on NFS, as the export's path. */
@@ -566,7 +599,8 @@ static double keel_side(struct bench *b, const struct source *src, const struct 
     struct keel_vol_payload sp[LAYERS], dp;
     struct keel_copy_layer l[LAYERS];
     struct keel_copy_dst d;
-    struct keel_copy_opts o = { .inflight = 16, .chunk = MiB };
+    struct keel_copy_opts o = { .inflight = (unsigned)env_u64("KEEL_BENCH_COPY_INFLIGHT", 16),
+                                .chunk = (size_t)env_u64("KEEL_BENCH_COPY_CHUNK_KIB", 1024) * 1024 };
     struct keel_copy_stats st;
     uint64_t t0;
     double secs;
@@ -584,8 +618,9 @@ static double keel_side(struct bench *b, const struct source *src, const struct 
     if (keel_copy_to_raw(l, src->n, &d, &o, &st, &err) != 0)
         die("keel_copy_to_raw", &err);
     secs = secs_since(t0);
-    fprintf(stderr, "bench-copy:   keel %.2f s: %" PRIu64 " MiB data, %" PRIu64 " MiB zeroed, %"
-            PRIu64 " MiB skipped\n", secs, st.data / MiB, st.zeroed / MiB, st.skipped / MiB);
+    fprintf(stderr, "bench-copy:   keel %.2f s: %" PRIu64 " MiB read, %" PRIu64 " MiB data, %"
+            PRIu64 " MiB zeroed, %" PRIu64 " MiB skipped\n", secs, st.read / MiB, st.data / MiB,
+            st.zeroed / MiB, st.skipped / MiB);
     keel_vol_payload_close(&dp);
     for (size_t i = 0; i < src->n; i++)
         keel_vol_payload_close(&sp[i]);
@@ -615,10 +650,26 @@ static double peer_side(struct bench *b, const struct vol *src, const struct vol
     return mbs(b->size, secs);
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return (x > y) - (x < y);
+}
+
+/* The median of v[0..n) (sorts v). */
+static double median(double *v, unsigned n)
+{
+    qsort(v, n, sizeof(*v), cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
 /*
  * Keel copies the source at `from` into a new raw volume at `to`, then
  * qemu-img does for a raw source (it cannot open an oVirt chain over nfs
- * or iscsi, see the header); each copy is judged, then deleted.
+ * or iscsi, see the header); each copy is judged, then deleted.  Rounds
+ * of the pair alternate, and each side's median is its result: one run of
+ * either side swings by 30 % on this shared machine.
  */
 static struct result measure(struct bench *b, const char *name, enum where from, enum where to,
                              bool chain)
@@ -626,20 +677,26 @@ static struct result measure(struct bench *b, const char *name, enum where from,
     struct source src = source_of(b, from, chain);
     const struct vol *ref = chain ? &b->chain[NFS][LAYERS - 1] : &b->raw[NFS];
     struct result r = { .name = name };
+    double keel[MAX_ROUNDS], peer[MAX_ROUNDS];
     struct vol dst;
 
     fprintf(stderr, "bench-copy: %s (%s %s -> %s)\n", name, chain ? "3-layer chain" : "raw",
             where_name[from], where_name[to]);
-    dst = new_dst(b, to);
-    r.keel = keel_side(b, &src, &dst);
-    judge(b, ref, &dst, "keel");
-    delete_vol(b, &dst);
-    if (chain)
-        return r;
-    dst = new_dst(b, to);
-    r.peer = peer_side(b, &src.layers[0], &dst);
-    judge(b, ref, &dst, "qemu-img");
-    delete_vol(b, &dst);
+    for (unsigned i = 0; i < b->rounds; i++) {
+        dst = new_dst(b, to);
+        keel[i] = keel_side(b, &src, &dst);
+        judge(b, ref, &dst, "keel");
+        delete_vol(b, &dst);
+        if (chain)
+            continue;
+        dst = new_dst(b, to);
+        peer[i] = peer_side(b, &src.layers[0], &dst);
+        judge(b, ref, &dst, "qemu-img");
+        delete_vol(b, &dst);
+    }
+    r.keel = median(keel, b->rounds);
+    if (!chain)
+        r.peer = median(peer, b->rounds);
     return r;
 }
 
@@ -660,6 +717,20 @@ static double iscsi_perf(struct bench *b)
     free(out);
     fprintf(stderr, "bench-copy: iscsi-perf -m 32 -b 256 -t 10 on LUN 1: %.0f MB/s\n", rate);
     return rate;
+}
+
+/* Whether KEEL_BENCH_COPY_ONLY (a comma-separated list of measures) names `name`; unset: all. */
+static bool chosen(const char *name)
+{
+    const char *only = getenv("KEEL_BENCH_COPY_ONLY");
+    size_t n = strlen(name);
+
+    if (only == NULL || *only == '\0')
+        return true;
+    for (const char *p = only; (p = strstr(p, name)) != NULL; p += n)
+        if ((p == only || p[-1] == ',') && (p[n] == '\0' || p[n] == ','))
+            return true;
+    return false;
 }
 
 static void line(const char *measure, double keel, double peer)
@@ -700,22 +771,28 @@ int main(void)
     b.size = env_u64("KEEL_BENCH_COPY_MIB", 2048) * MiB / PERIOD * PERIOD;
     if (b.size == 0)
         b.size = PERIOD;
+    b.rounds = (unsigned)KEEL_MIN(env_u64("KEEL_BENCH_COPY_ROUNDS", 3), MAX_ROUNDS);
     b.qemu_cache = getenv("KEEL_BENCH_COPY_QEMU_CACHE") ? getenv("KEEL_BENCH_COPY_QEMU_CACHE")
                                                          : "none";
-    fprintf(stderr, "bench-copy: %" PRIu64 " MiB images; keel 16 x 1 MiB in flight; qemu-img "
-            "-W -m 16 -t %s\n", b.size / MiB, b.qemu_cache);
+    fprintf(stderr, "bench-copy: %" PRIu64 " MiB images; keel %" PRIu64 " x %" PRIu64 " KiB in "
+            "flight; qemu-img -W -m 16 -t %s; medians of %u rounds\n", b.size / MiB,
+            env_u64("KEEL_BENCH_COPY_INFLIGHT", 16), env_u64("KEEL_BENCH_COPY_CHUNK_KIB", 1024),
+            b.qemu_cache, b.rounds);
     start_block(&b);
     start_nfs(&b);
     make_sources(&b);
     for (size_t i = 0; i < sizeof(plan) / sizeof(plan[0]); i++)
-        r[i] = measure(&b, plan[i].name, plan[i].from, plan[i].to, plan[i].chain);
-    perf = iscsi_perf(&b);
+        r[i] = chosen(plan[i].name) ? measure(&b, plan[i].name, plan[i].from, plan[i].to,
+                                              plan[i].chain)
+                                    : (struct result){ .name = NULL };
+    perf = chosen("block_to_block_raw") ? iscsi_perf(&b) : 0;
     stop_lab(&b);
     fprintf(stderr, "bench-copy: done in %.0f s\n", secs_since(t0));
     for (int with_peer = 0; with_peer < 2; with_peer++) /* the bench: lines last */
         for (size_t i = 0; i < sizeof(plan) / sizeof(plan[0]); i++)
-            if ((r[i].peer > 0) == with_peer)
+            if (r[i].name != NULL && (r[i].peer > 0) == with_peer)
                 line(r[i].name, r[i].keel, r[i].peer);
-    line("block_to_block_raw_vs_iscsi_perf", r[1].keel, perf);
+    if (perf > 0)
+        line("block_to_block_raw_vs_iscsi_perf", r[1].keel, perf);
     return 0;
 }

@@ -488,6 +488,7 @@ START_TEST(raw_zero_runs)
         compare_files("raw", "zsrc.raw", "raw", name);
         ck_assert_uint_eq(st.size, ZSIZE);
         ck_assert_uint_eq(st.data, ZSIZE - z);
+        ck_assert_uint_eq(st.read, ZSIZE); /* a file without holes: all of it is read */
         ck_assert_uint_eq(g ? st.zeroed : st.skipped, z);
         ck_assert_uint_eq(g ? st.skipped : st.zeroed, 0);
         fprintf(stderr, "test_copy: a raw source with %llu KiB of zero runs into a %s file: "
@@ -961,6 +962,105 @@ START_TEST(zero_runs_onto_lv)
 }
 END_TEST
 
+/* json: spec of an LV's bytes in a LUN file, for qemu-img. */
+static char *lv_spec(const char *lun_file, uint64_t offset, uint64_t size)
+{
+    return keel_strdup_printf("json:{\"driver\":\"raw\",\"offset\":%llu,\"size\":%llu,"
+                              "\"file\":{\"driver\":\"file\",\"filename\":\"%s\"}}",
+                              (unsigned long long)offset, (unsigned long long)size, lun_file);
+}
+
+/*
+ * A thin LUN (tgtd's thin_provisioning=1): a raw source LV that was
+ * written in two places is read only there (GET LBA STATUS says the rest
+ * is deallocated, which reads as zeroes), and the destination LV, full of
+ * an old volume's bytes, gets its zero ranges deallocated (WRITE SAME with
+ * UNMAP): the LUN file has holes there, qemu-img compare says identical.
+ */
+START_TEST(thin_lun_raw_holes)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    struct keel_lab_tgtd *tgtd = NULL;
+    struct keel_blockdev *lun = NULL;
+    struct keel_sd *sd = NULL;
+    uint64_t size = 12ull << 30;
+    const char *guids[] = { "360014050000000000000000000000b03" };
+    struct keel_sd_create cb = { .uuid = SDB, .name = "thin", .type = KEEL_SD_TYPE_ISCSI,
+                                 .klass = KEEL_SD_CLASS_DATA, .pv_guids = guids };
+    struct keel_vol_create c = { .image = IMG_B, .format = KEEL_VOL_RAW,
+                                 .type = KEEL_VOL_PREALLOCATED, .capacity = ZSIZE };
+    char src[KEEL_UUID_LEN + 1], dstv[KEEL_UUID_LEN + 1];
+    struct keel_vol_payload ps, pd;
+    struct keel_copy_dst dst;
+    struct keel_copy_stats st;
+    struct keel_copy_opts opts = { .chunk = MiB, .verify = true };
+    unsigned char *buf = malloc(ZSIZE);
+    char *a, *b;
+    int fd;
+
+    ck_assert_msg(keel_lab_tgtd_start(&tgtd, &err) == 0, "%s", err.msg);
+    keel_lab_tgtd_set_thin(tgtd, true);
+    ck_assert_msg(keel_lab_tgtd_add_target(tgtd, "thin", &size, 1, NULL, NULL, &err) == 0 &&
+                  keel_blockdev_open(keel_lab_tgtd_lun_url(tgtd, 0, 1), NULL, &lun, &err) == 0 &&
+                  keel_sd_create_block(&lun, 1, &cb, &sd, &err) == 0 &&
+                  keel_vol_create(sd, &c, src, &err) == 0, "%s", err.msg);
+    c.image = IMG_R;
+    c.illegal = true;
+    ck_assert_msg(keel_vol_create(sd, &c, dstv, &err) == 0 &&
+                  keel_vol_payload_open(sd, src, &ps, &err) == 0 &&
+                  keel_vol_payload_open(sd, dstv, &pd, &err) == 0, "%s", err.msg);
+    /* The source: 1 MiB at 2 MiB and 3 MiB at 8 MiB, the rest never written. */
+    for (size_t i = 0; i < ZSIZE; i++)
+        buf[i] = (unsigned char)(i * 31 + (i >> 12) + 1);
+    ck_assert_msg(keel_blockdev_pwrite(ps.dev, buf + 2 * MiB, MiB, ps.offset + 2 * MiB, &err) == 0 &&
+                  keel_blockdev_pwrite(ps.dev, buf + 8 * MiB, 3 * MiB, ps.offset + 8 * MiB,
+                                       &err) == 0, "%s", err.msg);
+    /* The destination: an old volume's bytes everywhere. */
+    memset(buf, 0xee, ZSIZE);
+    ck_assert_msg(keel_blockdev_pwrite(pd.dev, buf, ZSIZE, pd.offset, &err) == 0 &&
+                  keel_blockdev_flush(pd.dev, &err) == 0, "%s", err.msg);
+    {
+        struct keel_copy_layer l = { .dev = ps.dev, .offset = ps.offset, .size = ZSIZE };
+
+        dst = (struct keel_copy_dst){ .dev = pd.dev, .offset = pd.offset, .size = pd.size };
+        ck_assert_msg(keel_copy_to_raw(&l, 1, &dst, &opts, &st, &err) == 0, "%s", err.msg);
+    }
+    ck_assert_uint_eq(st.read, 4 * MiB);
+    ck_assert_uint_eq(st.data, 4 * MiB);
+    ck_assert_uint_eq(st.zeroed, ZSIZE - 4 * MiB);
+    ck_assert_uint_eq(st.skipped, 0);
+    a = lv_spec(keel_lab_tgtd_lun_path(tgtd, 0, 1), ps.offset, ZSIZE);
+    b = lv_spec(keel_lab_tgtd_lun_path(tgtd, 0, 1), pd.offset, ZSIZE);
+    {
+        const char *cmp[] = { "qemu-img", "compare", "-U", "-f", "raw", "-F", "raw", a, b, NULL };
+
+        run(cmp);
+    }
+    /* The zero ranges are holes of the LUN file, the data is not. */
+    fd = open(keel_lab_tgtd_lun_path(tgtd, 0, 1), O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(lseek(fd, (off_t)pd.offset, SEEK_DATA), (off_t)(pd.offset + 2 * MiB));
+    ck_assert_int_eq(lseek(fd, (off_t)(pd.offset + 2 * MiB), SEEK_HOLE),
+                     (off_t)(pd.offset + 3 * MiB));
+    ck_assert_int_eq(lseek(fd, (off_t)(pd.offset + 3 * MiB), SEEK_DATA),
+                     (off_t)(pd.offset + 8 * MiB));
+    ck_assert_int_eq(lseek(fd, (off_t)(pd.offset + 8 * MiB), SEEK_HOLE),
+                     (off_t)(pd.offset + 11 * MiB));
+    close(fd);
+    fprintf(stderr, "test_copy: a raw LV with 4 MiB of data on a thin LUN: %llu KiB read, "
+                    "%llu KiB deallocated, identical\n", (unsigned long long)(st.data / KiB),
+            (unsigned long long)(st.zeroed / KiB));
+    free(a);
+    free(b);
+    keel_vol_payload_close(&ps);
+    keel_vol_payload_close(&pd);
+    keel_sd_close(sd);
+    keel_blockdev_close(lun);
+    keel_lab_tgtd_stop(tgtd);
+    free(buf);
+}
+END_TEST
+
 struct restarter {
     struct keel_lab_tgtd *tgtd;
     bool done;
@@ -1098,6 +1198,7 @@ int main(void)
     tcase_add_test(tc, wrapping_l1_refused);
     tcase_add_test(tc, between_domains);
     tcase_add_test(tc, zero_runs_onto_lv);
+    tcase_add_test(tc, thin_lun_raw_holes);
     tcase_add_test(tc, through_tgtd_restart);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);

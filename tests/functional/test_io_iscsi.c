@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "common/cleanup.h"
@@ -23,16 +24,23 @@
 
 #define MiB (UINT64_C(1) << 20)
 
-static struct keel_lab_tgtd *start_tgtd(const uint64_t *sizes, size_t n, const char *user,
-                                        const char *secret)
+static struct keel_lab_tgtd *start_tgtd_thin(const uint64_t *sizes, size_t n, const char *user,
+                                             const char *secret, bool thin)
 {
     struct keel_error err = KEEL_ERROR_INIT;
     struct keel_lab_tgtd *t = NULL;
 
     ck_assert_msg(keel_lab_tgtd_start(&t, &err) == 0, "%s", err.msg);
+    keel_lab_tgtd_set_thin(t, thin);
     ck_assert_msg(keel_lab_tgtd_add_target(t, "disks", sizes, n, user, secret, &err) == 0, "%s",
                   err.msg);
     return t;
+}
+
+static struct keel_lab_tgtd *start_tgtd(const uint64_t *sizes, size_t n, const char *user,
+                                        const char *secret)
+{
+    return start_tgtd_thin(sizes, n, user, secret, false);
 }
 
 static struct keel_io_opts short_opts(unsigned timeout_ms)
@@ -91,10 +99,111 @@ START_TEST(pattern_roundtrip)
     ck_assert_int_eq(pread(fd, r, 4096, (off_t)(off + 3 * MiB)), 4096);
     ck_assert(memcmp(r, w + 3 * MiB, 4096) == 0);
     close(fd);
+    /* A thick LUN cannot tell where its data is: all of it may be. */
+    {
+        uint64_t run = 0;
+        bool zero = true;
+
+        ck_assert(!keel_blockdev_knows_status(dev));
+        ck_assert_msg(keel_blockdev_block_status(dev, 0, 64 * MiB, &run, &zero, &err) == 0, "%s",
+                      err.msg);
+        ck_assert_uint_eq(run, 64 * MiB);
+        ck_assert(!zero);
+    }
     /* The end of the LUN is reachable and nothing past it. */
     ck_assert_msg(keel_blockdev_pwrite(dev, w, 512, 64 * MiB - 512, &err) == 0, "%s", err.msg);
     ck_assert_int_eq(keel_blockdev_pwrite(dev, w, 1024, 64 * MiB - 512, &err), -1);
     ck_assert_int_eq(err.code, KEEL_E_RANGE);
+    keel_blockdev_close(dev);
+    keel_lab_tgtd_stop(t);
+    free(w);
+    free(r);
+}
+END_TEST
+
+static void expect_status(struct keel_blockdev *dev, uint64_t off, uint64_t run, bool zero)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    uint64_t got = 0;
+    bool z = !zero;
+
+    ck_assert_msg(keel_blockdev_block_status(dev, off, keel_blockdev_size(dev) - off, &got, &z,
+                                             &err) == 0, "%s", err.msg);
+    ck_assert_msg(got == run && z == zero, "status at %llu: %llu bytes %s, expected %llu %s",
+                  (unsigned long long)off, (unsigned long long)got, z ? "zero" : "data",
+                  (unsigned long long)run, zero ? "zero" : "data");
+}
+
+/* Bytes the file holds on disk. */
+static uint64_t allocated(int fd)
+{
+    struct stat st;
+
+    ck_assert_int_eq(fstat(fd, &st), 0);
+    return (uint64_t)st.st_blocks * 512;
+}
+
+/*
+ * A thin LUN (tgtd's thin_provisioning=1): block status is GET LBA STATUS
+ * and zeroes are WRITE SAME with UNMAP, judged by the LUN file itself --
+ * its holes (SEEK_DATA, st_blocks) and its bytes.
+ */
+START_TEST(thin_lun_status_and_zeroes)
+{
+    uint64_t sizes[] = { 64 * MiB };
+    struct keel_lab_tgtd *t = start_tgtd_thin(sizes, 1, NULL, NULL, true);
+    struct keel_error err = KEEL_ERROR_INIT;
+    struct keel_blockdev *dev = NULL;
+    size_t len = 4 * MiB;
+    unsigned char *w = malloc(len), *r = malloc(len);
+    uint64_t before;
+    int fd;
+
+    ck_assert_msg(keel_blockdev_open(keel_lab_tgtd_lun_url(t, 0, 1), NULL, &dev, &err) == 0, "%s",
+                  err.msg);
+    ck_assert(keel_blockdev_knows_status(dev));
+    expect_status(dev, 0, 64 * MiB, true);
+    fill_pattern(w, len, 8 * MiB, 3);
+    ck_assert_msg(keel_blockdev_pwrite(dev, w, len, 8 * MiB, &err) == 0, "%s", err.msg);
+    ck_assert_msg(keel_blockdev_flush(dev, &err) == 0, "%s", err.msg);
+    expect_status(dev, 0, 8 * MiB, true);
+    expect_status(dev, 8 * MiB, 4 * MiB, false);
+    expect_status(dev, 10 * MiB, 2 * MiB, false);
+    expect_status(dev, 12 * MiB, 52 * MiB, true);
+
+    fd = open(keel_lab_tgtd_lun_path(t, 0, 1), O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    before = allocated(fd);
+    ck_assert_uint_ge(before, 4 * MiB);
+    /* Zeroes in the middle of the data: deallocated, not written. */
+    ck_assert_msg(keel_blockdev_write_zeroes(dev, 9 * MiB, 2 * MiB, &err) == 0, "%s", err.msg);
+    ck_assert_msg(keel_blockdev_flush(dev, &err) == 0, "%s", err.msg);
+    ck_assert_uint_le(allocated(fd), before - 2 * MiB);
+    ck_assert_int_eq(lseek(fd, (off_t)(9 * MiB), SEEK_DATA), (off_t)(11 * MiB));
+    ck_assert_int_eq(pread(fd, r, len, (off_t)(8 * MiB)), (ssize_t)len);
+    ck_assert(memcmp(r, w, MiB) == 0);
+    for (size_t i = MiB; i < 3 * MiB; i++)
+        ck_assert_int_eq(r[i], 0);
+    ck_assert(memcmp(r + 3 * MiB, w + 3 * MiB, MiB) == 0);
+    expect_status(dev, 8 * MiB, MiB, false);
+    expect_status(dev, 9 * MiB, 2 * MiB, true);
+    expect_status(dev, 11 * MiB, MiB, false);
+    /* Less than a file system block: the bytes read as zeroes, their neighbours stay. */
+    ck_assert_msg(keel_blockdev_write_zeroes(dev, 8 * MiB + 512, 512, &err) == 0, "%s", err.msg);
+    ck_assert_int_eq(pread(fd, r, 4096, (off_t)(8 * MiB)), 4096);
+    ck_assert(memcmp(r, w, 512) == 0);
+    for (size_t i = 512; i < 1024; i++)
+        ck_assert_int_eq(r[i], 0);
+    ck_assert(memcmp(r + 1024, w + 1024, 4096 - 1024) == 0);
+    /* And through io/ too. */
+    ck_assert_msg(keel_blockdev_pread(dev, r, len, 8 * MiB, &err) == 0, "%s", err.msg);
+    ck_assert(memcmp(r, w, 512) == 0);
+    for (size_t i = 512; i < 1024; i++)
+        ck_assert_int_eq(r[i], 0);
+    for (size_t i = MiB; i < 3 * MiB; i++)
+        ck_assert_int_eq(r[i], 0);
+    ck_assert(memcmp(r + 3 * MiB, w + 3 * MiB, MiB) == 0);
+    close(fd);
     keel_blockdev_close(dev);
     keel_lab_tgtd_stop(t);
     free(w);
@@ -290,6 +399,7 @@ int main(void)
     keel_lab_require("iscsi-ls");
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, pattern_roundtrip);
+    tcase_add_test(tc, thin_lun_status_and_zeroes);
     tcase_add_test(tc, chap_login);
     tcase_add_test(tc, discovery_inventory);
     tcase_add_test(tc, bad_urls_and_missing_targets);

@@ -18,6 +18,7 @@
  * Runs alone (not parallel): lease timing.
  */
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,7 @@
 #include "common/uuid.h"
 #include "functional/keeld_lab.h"
 #include "functional/lvm_judge.h"
+#include "functional/sanlock_judge.h"
 #include "io/blockdev.h"
 #include "io/fs.h"
 #include "volume/copy.h"
@@ -36,6 +38,7 @@
 #include "volume/vol.h"
 
 #define MiB (UINT64_C(1) << 20)
+#define GiB (UINT64_C(1) << 30)
 #define POOL "0f1e2d3c-4b5a-4697-8877-665544332211"
 #define IMG "1b1b1b1b-0000-4000-8000-000000000001"
 #define IMG_R "2c2c2c2c-0000-4000-8000-000000000002"
@@ -425,6 +428,64 @@ START_TEST(copy_jobs)
     }
     msg = call_fails(h2, KEEL_E_INVAL, "Job.cancel", json_pack("{s:s}", "job", e.job));
     free(msg);
+
+    /*
+     * The copying host holds the destination's volume lease while it copies, and only then:
+     * sanlock reads the lease of an NFS destination (its .lease file) as owned by host 2
+     * during the copy -- caught with the block source stalled (tgtd stopped for a moment)
+     * -- and as released (timestamp 0) before and after.
+     */
+    {
+        char img4[KEEL_UUID_LEN + 1], v4[KEEL_UUID_LEN + 1], *f, *spec, *owner = NULL,
+             *stamp = NULL, *t;
+        uint64_t deadline = keel_now_ns() + 60 * KEEL_NS_PER_S;
+
+        keel_uuid_new(img4);
+        keel_uuid_new(v4);
+        create_volume(h1, blk_sd, img4, v4, NULL, "raw", "preallocated", GiB, 0, false);
+        create_volume(h1, nfs_sd, img4, v4, NULL, "raw", "sparse", GiB, 0, true);
+        f = nfs_file(nfs_sd, img4, v4);
+        spec = keel_strdup_printf("%s:%s:%s.lease:0", nfs_sd, v4, f);
+        t = sanlock_judge_read_leader("-r", spec, "timestamp");
+        ck_assert_msg(strcmp(t, "0") == 0, "lease of %s held before the copy: %s", v4, t);
+        free(t);
+        job_start(h2, &e, "Data.copy", json_pack("{s:s, s:s, s:s}", "src_sd", blk_sd,
+                                                  "src_image", img4, "dst_sd", nfs_sd));
+        while (owner == NULL && keel_now_ns() < deadline) {
+            const char *state;
+
+            r = call_ok(h2, "Job.getStatus", "{s:s}", "job", e.job);
+            state = json_string_value(json_object_get(r, "state"));
+            if (strcmp(state, "running") != 0) {
+                json_decref(r);
+                break;
+            }
+            if (json_integer_value(json_object_get(r, "percent")) >= 1) {
+                /* Copying, so the lease is held: stall the source and look. */
+                ck_assert_msg(keel_lab_tgtd_signal(kl_tgtd, SIGSTOP, &err) == 0, "%s", err.msg);
+                owner = sanlock_judge_read_leader("-r", spec, "owner_id");
+                stamp = sanlock_judge_read_leader("-r", spec, "timestamp");
+                ck_assert_msg(keel_lab_tgtd_signal(kl_tgtd, SIGCONT, &err) == 0, "%s", err.msg);
+            }
+            json_decref(r);
+        }
+        ck_assert_msg(owner != NULL, "the 1 GiB copy ended before the test could look at its "
+                      "lease");
+        ck_assert_msg(strcmp(owner, "2") == 0 && strcmp(stamp, "0") != 0,
+                      "lease of %s during the copy: owner_id %s, timestamp %s", v4, owner, stamp);
+        job_wait(h2, ev, &e, 0);
+        ck_assert_msg(strcmp(e.state, "done") == 0, "copy with a stall: %s", e.state);
+        expect_legality(h1, nfs_sd, v4, "LEGAL");
+        t = sanlock_judge_read_leader("-r", spec, "timestamp");
+        ck_assert_msg(strcmp(t, "0") == 0, "lease of %s still held after the copy: %s", v4, t);
+        fprintf(stderr, "volume lease during the copy: owner_id %s, timestamp %s; after: %s\n",
+                owner, stamp, t);
+        free(t);
+        free(owner);
+        free(stamp);
+        free(spec);
+        free(f);
+    }
 
     /* A copy while tgtd restarts: done with equal data, or failed with an ILLEGAL destination. */
     keel_uuid_new(bigdst);

@@ -121,6 +121,14 @@ int keel_lab_tgtd_add_target(struct keel_lab_tgtd *t, const char *name, const ui
                              size_t nluns, const char *chap_user, const char *chap_secret,
                              struct keel_error *err);
 
+/*
+ * Whether the LUNs of targets added from now on are thin-provisioned
+ * (tgtd's thin_provisioning=1: READ CAPACITY reports LBPME and LBPRZ, GET
+ * LBA STATUS answers from the sparse file's holes, UNMAP and WRITE SAME
+ * with UNMAP punch holes).  Off by default: a thick LUN.
+ */
+void keel_lab_tgtd_set_thin(struct keel_lab_tgtd *t, bool thin);
+
 /* iscsi://[user%secret@]127.0.0.1:PORT/IQN/LUN of a LUN (lun 1..n). Borrowed. */
 const char *keel_lab_tgtd_lun_url(struct keel_lab_tgtd *t, int target, int lun);
 /* The LUN's backing file. Borrowed. */

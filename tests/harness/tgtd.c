@@ -60,6 +60,7 @@ struct lab_target {
     char *secret;
     size_t nluns;
     struct lab_lun *luns; /* luns[k - 1] is LUN k */
+    bool thin;    /* LUNs thin-provisioned (tgtd's thin_provisioning=1) */
 };
 
 struct keel_lab_tgtd {
@@ -72,6 +73,7 @@ struct keel_lab_tgtd {
     uint64_t start;
     struct lab_target *targets;
     size_t ntargets;
+    bool thin;    /* for targets added from now on */
 };
 
 /* ---- control port ---- */
@@ -414,6 +416,10 @@ static int configure(struct keel_lab_tgtd *t, size_t i, struct keel_error *err)
         if (tgtadm(t, NULL, err, "--lld", "iscsi", "--op", "new", "--mode", "logicalunit",
                    "--tid", tid, "--lun", lun, "-b", tg->luns[k].path, TGTADM_END) == -1)
             return -1;
+        if (tg->thin && tgtadm(t, NULL, err, "--lld", "iscsi", "--op", "update", "--mode",
+                               "logicalunit", "--tid", tid, "--lun", lun, "--params",
+                               "thin_provisioning=1", TGTADM_END) == -1)
+            return -1;
     }
     if (tgtadm(t, NULL, err, "--lld", "iscsi", "--op", "bind", "--mode", "target", "--tid", tid,
                "-I", "ALL", TGTADM_END) == -1)
@@ -482,6 +488,7 @@ int keel_lab_tgtd_add_target(struct keel_lab_tgtd *t, const char *name, const ui
     tg = &targets[i];
     memset(tg, 0, sizeof(*tg));
     tg->tid = (int)i + 1;
+    tg->thin = t->thin;
     tg->iqn = keel_strdup_printf("%s%s", TGTD_IQN_PREFIX, name);
     tg->luns = calloc(nluns, sizeof(*tg->luns));
     if (chap_user != NULL) {
@@ -611,4 +618,9 @@ const char *keel_lab_tgtd_dir(const struct keel_lab_tgtd *t)
 pid_t keel_lab_tgtd_pid(const struct keel_lab_tgtd *t)
 {
     return t->pid;
+}
+
+void keel_lab_tgtd_set_thin(struct keel_lab_tgtd *t, bool thin)
+{
+    t->thin = thin;
 }

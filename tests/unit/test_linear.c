@@ -577,6 +577,92 @@ START_TEST(fence_reaches_the_devices)
 }
 END_TEST
 
+/* A sparse file of `size` bytes with `len` bytes of 0x77 at `at`; its file:// device. */
+static struct keel_blockdev *sparse_disk(const char *name, uint64_t size, uint64_t at,
+                                         size_t len)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    struct keel_blockdev *dev = NULL;
+    _cleanup_free_ char *path = keel_strdup_printf("%s/%s", tmpdir, name);
+    char url[512];
+    unsigned char buf[4096];
+    int fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0644);
+
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(ftruncate(fd, (off_t)size), 0);
+    memset(buf, 0x77, sizeof(buf));
+    for (size_t done = 0; done < len; done += sizeof(buf))
+        ck_assert_int_eq(pwrite(fd, buf, sizeof(buf), (off_t)(at + done)), (ssize_t)sizeof(buf));
+    close(fd);
+    snprintf(url, sizeof(url), "file://%s", path);
+    ck_assert_msg(keel_blockdev_open(url, NULL, &dev, &err) == 0, "%s", err.msg);
+    return dev;
+}
+
+static void expect_status(struct keel_blockdev *dev, uint64_t off, uint64_t len, uint64_t run,
+                          bool zero)
+{
+    struct keel_error err = KEEL_ERROR_INIT;
+    uint64_t got = 0;
+    bool z = !zero;
+
+    ck_assert_msg(keel_blockdev_block_status(dev, off, len, &got, &z, &err) == 0, "%s", err.msg);
+    ck_assert_msg(got == run && z == zero, "status at %llu: %llu bytes %s, expected %llu %s",
+                  (unsigned long long)off, (unsigned long long)got, z ? "zero" : "data",
+                  (unsigned long long)run, zero ? "zero" : "data");
+}
+
+/*
+ * Block status through segments: each answer comes from the segment's own
+ * device at the translated offset and stops at the segment's end.
+ *   linear [0, 256K) a.img 0..256K   (data at 64K..128K)
+ *          [256K, 512K) b.img 0..256K (no data)
+ *          [512K, 640K) a.img 128K..256K
+ */
+START_TEST(block_status_by_segment)
+{
+    const uint64_t K = 1024;
+    struct keel_error err = KEEL_ERROR_INIT;
+    struct keel_blockdev *a = sparse_disk("a.img", 1024 * K, 64 * K, 64 * K);
+    struct keel_blockdev *b = sparse_disk("b.img", 1024 * K, 0, 0);
+    struct keel_blockdev *lin = NULL, *fa = NULL, *lin2 = NULL;
+    struct keel_faulty *ctl = NULL;
+    struct keel_fault_plan plan = { 0 };
+    struct keel_linear_seg segs[3] = {
+        { .dev = a, .offset = 0, .len = 256 * K },
+        { .dev = b, .offset = 0, .len = 256 * K },
+        { .dev = a, .offset = 128 * K, .len = 128 * K },
+    };
+    uint64_t run;
+    bool zero;
+
+    ck_assert_msg(keel_linear_blockdev("lin", segs, 3, &lin, &err) == 0, "%s", err.msg);
+    ck_assert(keel_blockdev_knows_status(lin));
+    expect_status(lin, 0, 640 * K, 64 * K, true);
+    expect_status(lin, 64 * K, 576 * K, 64 * K, false);
+    expect_status(lin, 96 * K, 576 * K - 32 * K, 32 * K, false);
+    /* a.img is a hole from 128K to its end, but the segment ends at 256K. */
+    expect_status(lin, 128 * K, 512 * K, 128 * K, true);
+    expect_status(lin, 256 * K, 384 * K, 256 * K, true);
+    expect_status(lin, 512 * K, 128 * K, 128 * K, true);
+    expect_status(lin, 520 * K, 4 * K, 4 * K, true);
+    ck_assert_int_eq(keel_blockdev_block_status(lin, 640 * K, 512, &run, &zero, &err), -1);
+    ck_assert_int_eq(err.code, KEEL_E_RANGE);
+    keel_blockdev_close(lin);
+
+    /* A segment on a device that cannot tell: the whole linear device answers data. */
+    ck_assert_msg(keel_faulty_blockdev(b, &plan, &fa, &ctl, &err) == 0, "%s", err.msg);
+    ck_assert(!keel_blockdev_knows_status(fa));
+    segs[1].dev = fa;
+    ck_assert_msg(keel_linear_blockdev("lin2", segs, 3, &lin2, &err) == 0, "%s", err.msg);
+    ck_assert(!keel_blockdev_knows_status(lin2));
+    expect_status(lin2, 0, 640 * K, 640 * K, false);
+    keel_blockdev_close(lin2);
+    keel_blockdev_close(fa); /* closes b */
+    keel_blockdev_close(a);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("linear");
@@ -592,6 +678,7 @@ int main(void)
     tcase_add_test(tc, async_many_in_flight);
     tcase_add_test(tc, errors_of_one_part);
     tcase_add_test(tc, fence_reaches_the_devices);
+    tcase_add_test(tc, block_status_by_segment);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -95,6 +95,54 @@ START_TEST(block_roundtrip_and_split)
 }
 END_TEST
 
+/* Block status of a sparse file: its holes are zero runs, its data data runs. */
+START_TEST(block_status_of_a_sparse_file)
+{
+    char *path = make_file("sparse.img", 16 << 20);
+    struct keel_blockdev *dev = open_disk(path);
+    struct keel_error err = KEEL_ERROR_INIT;
+    unsigned char *w = malloc(1 << 20);
+    uint64_t run = 0;
+    bool zero = false;
+
+    ck_assert(keel_blockdev_knows_status(dev));
+    memset(w, 0x5a, 1 << 20);
+    ck_assert_msg(keel_blockdev_pwrite(dev, w, 1 << 20, 4 << 20, &err) == 0, "%s", err.msg);
+    ck_assert_msg(keel_blockdev_flush(dev, &err) == 0, "%s", err.msg);
+    ck_assert_msg(keel_blockdev_block_status(dev, 0, 16 << 20, &run, &zero, &err) == 0, "%s",
+                  err.msg);
+    ck_assert(zero);
+    ck_assert_uint_eq(run, 4 << 20);
+    ck_assert_msg(keel_blockdev_block_status(dev, 4 << 20, 12 << 20, &run, &zero, &err) == 0,
+                  "%s", err.msg);
+    ck_assert(!zero);
+    ck_assert_uint_eq(run, 1 << 20);
+    /* A run never reaches past the request. */
+    ck_assert_msg(keel_blockdev_block_status(dev, 4 << 20, 512, &run, &zero, &err) == 0, "%s",
+                  err.msg);
+    ck_assert(!zero);
+    ck_assert_uint_eq(run, 512);
+    ck_assert_msg(keel_blockdev_block_status(dev, 5 << 20, 11 << 20, &run, &zero, &err) == 0,
+                  "%s", err.msg);
+    ck_assert(zero);
+    ck_assert_uint_eq(run, 11 << 20);
+    /* A punched hole reads as zero runs again. */
+    ck_assert_msg(keel_blockdev_discard(dev, 4 << 20, 1 << 20, &err) == 0, "%s", err.msg);
+    ck_assert_msg(keel_blockdev_block_status(dev, 0, 16 << 20, &run, &zero, &err) == 0, "%s",
+                  err.msg);
+    ck_assert(zero);
+    ck_assert_uint_eq(run, 16 << 20);
+    /* What the device refuses for a read, it refuses here. */
+    ck_assert_int_eq(keel_blockdev_block_status(dev, 100, 512, &run, &zero, &err), -1);
+    ck_assert_int_eq(err.code, KEEL_E_ALIGN);
+    ck_assert_int_eq(keel_blockdev_block_status(dev, 16 << 20, 512, &run, &zero, &err), -1);
+    ck_assert_int_eq(err.code, KEEL_E_RANGE);
+    keel_blockdev_close(dev);
+    free(w);
+    free(path);
+}
+END_TEST
+
 START_TEST(block_refuses_bad_requests)
 {
     char *path = make_file("disk.img", 1 << 20);
@@ -304,6 +352,7 @@ int main(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
     tcase_add_test(tc, block_roundtrip_and_split);
+    tcase_add_test(tc, block_status_of_a_sparse_file);
     tcase_add_test(tc, block_refuses_bad_requests);
     tcase_add_test(tc, block_open_errors);
     tcase_add_test(tc, block_async_many_in_flight);
